@@ -1,0 +1,1 @@
+"""The `longlens` command line: thin commands over the library."""

@@ -1,0 +1,237 @@
+"""Opening a video: `open_video(path) -> VideoInfo`.
+
+The frame index is read by demuxing (no decoding): the presentation timestamp of every frame and
+which frames are keyframes. Times are seconds from the first frame, taken from the pts, so
+variable-frame-rate files are right. The index is cached by content fingerprint, so opening the
+same file again reads a few megabytes and nothing else.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+from longlens.errors import VideoError
+from longlens.video.cache import FrameCache
+
+INDEX_VERSION = 1
+_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True, eq=False)
+class VideoInfo:
+    """What LongLens knows about a video file. Times are seconds from the first frame."""
+
+    path: str
+    fingerprint: str
+    """Content identity: a hash of the size and of sampled 1 MiB chunks."""
+    duration_s: float
+    """n_frames / fps: the span the frames cover (last frame's time plus one frame)."""
+    fps: float
+    """Average frame rate (the stream's declared rate when the timestamps agree with it)."""
+    n_frames: int
+    width: int
+    """Display width, after rotation."""
+    height: int
+    rotation: int
+    """Degrees the decoded picture must be rotated (counter-clockwise) for display."""
+    codec: str
+    time_base: Fraction = field(repr=False)
+    pts: np.ndarray = field(repr=False)
+    """Presentation timestamps of all frames, ascending, in `time_base` units."""
+    keyframes: np.ndarray = field(repr=False)
+    """Indices (into `pts`) of keyframes, ascending."""
+
+    @property
+    def times_s(self) -> np.ndarray:
+        """Time of every frame in seconds from the first frame."""
+        return (self.pts - self.pts[0]).astype(np.float64) * float(self.time_base)
+
+    def time_of(self, index: int) -> float:
+        return float((int(self.pts[index]) - int(self.pts[0])) * self.time_base)
+
+    def second_of(self, index: int) -> int:
+        """Whole seconds (floored) of frame `index`, computed exactly: the number its stamp shows."""
+        return int((int(self.pts[index]) - int(self.pts[0])) * self.time_base // 1)
+
+    def index_at(self, t: float) -> int:
+        """Index of the frame shown at time `t` (the last frame starting at or before it), clamped."""
+        i = int(np.searchsorted(self.times_s, t + 1e-6, side="right")) - 1
+        return min(max(i, 0), self.n_frames - 1)
+
+    def keyframe_before(self, index: int) -> int:
+        """Index of the last keyframe at or before frame `index` (0 if none)."""
+        k = int(np.searchsorted(self.keyframes, index, side="right")) - 1
+        return int(self.keyframes[k]) if k >= 0 else 0
+
+    @property
+    def gop_s(self) -> float:
+        """Mean keyframe interval in seconds."""
+        return self.duration_s / max(len(self.keyframes), 1)
+
+
+def fingerprint(path: str | os.PathLike) -> str:
+    """A content identity: sha256 over the size and 1 MiB chunks at the start, middle and end."""
+    p = Path(path)
+    size = p.stat().st_size
+    h = hashlib.sha256(f"longlens-fp-1:{size}:".encode())
+    with open(p, "rb") as f:
+        for off in sorted({0, max(0, size // 2 - _CHUNK // 2), max(0, size - _CHUNK)}):
+            f.seek(off)
+            h.update(f.read(_CHUNK))
+    return h.hexdigest()[:32]
+
+
+def _check_file(path: Path) -> None:
+    if not path.exists():
+        raise VideoError(path, "no such file; check the path")
+    if path.is_dir():
+        raise VideoError(path, "is a directory, not a video file")
+    if path.stat().st_size == 0:
+        raise VideoError(path, "empty file (0 bytes); re-download or re-encode it")
+    try:
+        with open(path, "rb"):
+            pass
+    except OSError as exc:
+        raise VideoError(path, f"cannot be read ({exc.strerror}); check its permissions") from exc
+
+
+def open_container(path: Path):
+    try:
+        return av.open(str(path), metadata_errors="ignore")
+    except av.error.InvalidDataError as exc:
+        raise VideoError(path, "not a video: FFmpeg recognises no container format in it") from exc
+    except av.error.FFmpegError as exc:
+        raise VideoError(path, f"cannot be opened by FFmpeg ({exc.strerror or exc})") from exc
+
+
+def video_stream(container, path: Path):
+    if not container.streams.video:
+        if container.streams.audio:
+            raise VideoError(path, "audio only: the file has no video stream")
+        raise VideoError(path, "has no video stream")
+    stream = container.streams.video[0]
+    if stream.codec_context is None or stream.codec_context.codec is None:
+        raise VideoError(path, "unreadable codec: FFmpeg has no decoder for its video stream; re-encode it")
+    return stream
+
+
+def _rate(stream, pts: np.ndarray, tb: Fraction) -> Fraction:
+    n = len(pts)
+    measured = Fraction(int(pts[-1] - pts[0]) * tb.numerator, (n - 1) * tb.denominator) if n > 1 else None
+    declared = stream.average_rate or stream.guessed_rate or stream.base_rate
+    declared = Fraction(declared) if declared else None
+    if measured is None or measured == 0:
+        return declared if declared else Fraction(1)
+    measured_rate = 1 / measured
+    if declared and abs(float(declared) / float(measured_rate) - 1) < 2e-3:
+        return declared
+    return measured_rate
+
+
+def _scan(path: Path) -> dict:
+    """Demux the whole video stream (no decoding) and decode its first frame."""
+    container = open_container(path)
+    try:
+        stream = video_stream(container, path)
+        tb = Fraction(stream.time_base) if stream.time_base else Fraction(1, 90000)
+        declared_frames = int(stream.frames or 0)
+        pts_list: list[int] = []
+        key_pts: list[int] = []
+        truncated = None
+        try:
+            for packet in container.demux(stream):
+                if packet.size == 0 or packet.is_discard:
+                    continue
+                ts = packet.pts if packet.pts is not None else packet.dts
+                if ts is None:
+                    continue
+                pts_list.append(ts)
+                if packet.is_keyframe:
+                    key_pts.append(ts)
+        except av.error.FFmpegError as exc:
+            truncated = str(exc.strerror or exc)
+        if not pts_list:
+            if truncated:
+                raise VideoError(path, f"truncated or corrupt: no video packet could be read ({truncated})")
+            raise VideoError(path, "zero duration: the video stream has no frames")
+        if truncated or (declared_frames and len(pts_list) < 0.98 * declared_frames - 1):
+            raise VideoError(
+                path,
+                f"truncated: the container declares {declared_frames} frames but only {len(pts_list)} "
+                "can be read; re-download or remux the file",
+            )
+        pts = np.unique(np.asarray(pts_list, dtype=np.int64))
+        key_idx = np.searchsorted(pts, np.unique(np.asarray(key_pts, dtype=np.int64)))
+        if len(key_idx) == 0 or key_idx[0] != 0:
+            key_idx = np.concatenate([[0], key_idx]).astype(np.int64)
+        rate = _rate(stream, pts, tb)
+        # decode the first frame: proves the codec is readable and gives the display rotation
+        try:
+            container.seek(int(pts[0]), stream=stream, backward=True)
+            frame = next(container.decode(stream))
+        except (StopIteration, av.error.FFmpegError) as exc:
+            raise VideoError(path, "unreadable: the first video frame cannot be decoded; re-encode it") from exc
+        rotation = int(getattr(frame, "rotation", 0) or 0) % 360
+        w, h = frame.width, frame.height
+        if rotation in (90, 270):
+            w, h = h, w
+        if w <= 0 or h <= 0:
+            raise VideoError(path, "has a video stream with no picture size")
+        return {
+            "time_base": [tb.numerator, tb.denominator],
+            "rate": [rate.numerator, rate.denominator],
+            "width": w,
+            "height": h,
+            "rotation": rotation,
+            "codec": stream.codec_context.name,
+            "pts": pts,
+            "keyframes": key_idx.astype(np.int64),
+        }
+    finally:
+        container.close()
+
+
+def open_video(path: str | os.PathLike, *, cache: FrameCache | None = None) -> VideoInfo:
+    """Open `path` and return its `VideoInfo`; raises `VideoError` with a one-line reason if unusable.
+
+    With a `cache`, the frame index is stored under the file's content fingerprint and reused.
+    """
+    p = Path(path)
+    _check_file(p)
+    fp = fingerprint(p)
+    key = f"{fp}-v{INDEX_VERSION}"
+    scan = None
+    if cache is not None:
+        got = cache.get("index", key)
+        if got is not None:
+            meta, arrays = got
+            scan = dict(meta, pts=np.asarray(arrays["pts"]), keyframes=np.asarray(arrays["keyframes"]))
+    if scan is None:
+        scan = _scan(p)
+        if cache is not None:
+            meta = {k: v for k, v in scan.items() if k not in ("pts", "keyframes")}
+            cache.put("index", key, meta, {"pts": scan["pts"], "keyframes": scan["keyframes"]})
+    tb = Fraction(*scan["time_base"])
+    rate = Fraction(*scan["rate"])
+    n = len(scan["pts"])
+    return VideoInfo(
+        path=str(p),
+        fingerprint=fp,
+        duration_s=float(n / rate),
+        fps=float(rate),
+        n_frames=n,
+        width=int(scan["width"]),
+        height=int(scan["height"]),
+        rotation=int(scan["rotation"]),
+        codec=str(scan["codec"]),
+        time_base=tb,
+        pts=scan["pts"],
+        keyframes=scan["keyframes"],
+    )
