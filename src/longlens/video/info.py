@@ -102,24 +102,54 @@ def _check_file(path: Path) -> None:
         raise VideoError(path, f"cannot be read ({exc.strerror}); check its permissions") from exc
 
 
-def open_container(path: Path):
+def _looks_like_mp4(path: Path) -> bool:
+    with open(path, "rb") as f:
+        return f.read(12)[4:8] == b"ftyp"
+
+
+def open_container(path: str | Path):
+    path = Path(path)
     try:
         return av.open(str(path), metadata_errors="ignore")
-    except av.error.InvalidDataError as exc:
+    except (av.error.InvalidDataError, av.error.EOFError) as exc:
+        if _looks_like_mp4(path):
+            raise VideoError(
+                path, "truncated or damaged MP4: its index (moov box) is missing; re-download or remux it"
+            ) from exc
+        if isinstance(exc, av.error.EOFError):
+            raise VideoError(path, "truncated: the file ends before any video data; re-download it") from exc
         raise VideoError(path, "not a video: FFmpeg recognises no container format in it") from exc
     except av.error.FFmpegError as exc:
         raise VideoError(path, f"cannot be opened by FFmpeg ({exc.strerror or exc})") from exc
 
 
-def video_stream(container, path: Path):
+def video_stream(container, path: str | Path):
     if not container.streams.video:
         if container.streams.audio:
             raise VideoError(path, "audio only: the file has no video stream")
+        if not container.streams:
+            raise VideoError(path, "zero duration: the file holds no streams and no frames")
         raise VideoError(path, "has no video stream")
     stream = container.streams.video[0]
     if stream.codec_context is None or stream.codec_context.codec is None:
         raise VideoError(path, "unreadable codec: FFmpeg has no decoder for its video stream; re-encode it")
     return stream
+
+
+def _declared_video_seconds(container, stream) -> float:
+    """The video stream's duration as the container declares it (0 if it declares none)."""
+    if stream.duration and stream.time_base:
+        return float(stream.duration * stream.time_base)
+    tag = (stream.metadata or {}).get("DURATION") or (stream.metadata or {}).get("duration")
+    if tag:
+        try:
+            h, m, sec = tag.split(":")
+            return int(h) * 3600 + int(m) * 60 + float(sec)
+        except ValueError:
+            pass
+    if len(container.streams) == 1 and container.duration:
+        return container.duration / 1e6
+    return 0.0
 
 
 def _rate(stream, pts: np.ndarray, tb: Fraction) -> Fraction:
@@ -161,13 +191,21 @@ def _scan(path: Path) -> dict:
             if truncated:
                 raise VideoError(path, f"truncated or corrupt: no video packet could be read ({truncated})")
             raise VideoError(path, "zero duration: the video stream has no frames")
+        pts = np.unique(np.asarray(pts_list, dtype=np.int64))
         if truncated or (declared_frames and len(pts_list) < 0.98 * declared_frames - 1):
             raise VideoError(
                 path,
                 f"truncated: the container declares {declared_frames} frames but only {len(pts_list)} "
                 "can be read; re-download or remux the file",
             )
-        pts = np.unique(np.asarray(pts_list, dtype=np.int64))
+        declared_s = _declared_video_seconds(container, stream)
+        readable_s = float((int(pts[-1]) - int(pts[0])) * tb)
+        if declared_s > 0.5 and readable_s < 0.9 * declared_s - 0.5:
+            raise VideoError(
+                path,
+                f"truncated: the container declares {declared_s:.1f} s but video data stops at "
+                f"{readable_s:.1f} s; re-download or remux the file",
+            )
         key_idx = np.searchsorted(pts, np.unique(np.asarray(key_pts, dtype=np.int64)))
         if len(key_idx) == 0 or key_idx[0] != 0:
             key_idx = np.concatenate([[0], key_idx]).astype(np.int64)

@@ -1,0 +1,43 @@
+"""Options and helpers shared by the commands."""
+
+from __future__ import annotations
+
+import argparse
+
+from longlens.errors import LongLensError
+from longlens.video import FrameCache
+
+
+def add_cache_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("cache")
+    g.add_argument("--cache-dir", help="frame cache folder (default: $LONGLENS_CACHE_DIR or ~/.cache/longlens)")
+    g.add_argument("--no-cache", action="store_true", help="decode everything, read and write no cache")
+
+
+def cache_from(args: argparse.Namespace) -> FrameCache | None:
+    if getattr(args, "no_cache", False):
+        return None
+    return FrameCache(args.cache_dir) if getattr(args, "cache_dir", None) else FrameCache()
+
+
+def parse_clip(values: list[str]) -> tuple[float, float]:
+    """'START END' in seconds (or m:ss / h:mm:ss) -> (start, end)."""
+    try:
+        start, end = (parse_time(v) for v in values)
+    except ValueError as exc:
+        raise LongLensError(f"--clip takes START END in seconds or m:ss, got {' '.join(values)!r}") from exc
+    return start, end
+
+
+def parse_time(text: str) -> float:
+    parts = text.strip().split(":")
+    if not 1 <= len(parts) <= 3:
+        raise ValueError(text)
+    value = 0.0
+    for part in parts:
+        value = value * 60 + float(part)
+    return value
+
+
+def human_count(n: float) -> str:
+    return f"{n / 1000:.1f}k" if n >= 10_000 else f"{n:,.0f}"
