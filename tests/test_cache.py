@@ -7,9 +7,8 @@ import threading
 import numpy as np
 import pytest
 
-from longlens.video import FrameCache, decode, fast_plan, open_video, slow_plan
+from longlens.video import FrameCache, decode, fast_plan, open_video, slow_plan, store
 from longlens.video import info as info_module
-from longlens.video import store
 from media import write_video
 
 

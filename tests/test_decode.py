@@ -106,12 +106,17 @@ def test_stamp_is_red_bottom_right_and_only_there(coded_video):
         assert xs.min() >= x * w / info.width - 2 and ys.min() >= y * h / info.height - 2
         red = _red(s) & diff
         assert red.sum() > 0.3 * diff.sum()
-        assert int(t) in (12, 13)
+        assert int(t) in (12, 13, 14)
     # same second -> same digits; next second -> different digits
     masks = [_red(f) for f in stamped.frames]
     secs = [int(t) for t in stamped.times_s]
-    assert secs[0] == secs[1] and np.array_equal(masks[0], masks[1]) or secs[0] != secs[1]
-    assert not np.array_equal(masks[0], masks[-1])
+
+    def iou(a, b):
+        return (a & b).sum() / (a | b).sum()
+
+    assert secs[0] == secs[1] == 12 and secs[-1] == 14
+    assert iou(masks[0], masks[1]) > 0.9
+    assert iou(masks[0], masks[-1]) < 0.7
 
 
 def _write_video(path, pts_list, time_base, size=(160, 96), rotation=None, marker=True):

@@ -214,7 +214,7 @@ def _decode_groups(info: VideoInfo, groups, convert: _Converter, threads: int) -
                     if not remaining:
                         break
             except av.error.FFmpegError as exc:
-                raise VideoError(path, f"corrupt data near {info.time_of(key):.1f} s ({exc.strerror or exc})")
+                raise VideoError(path, f"corrupt data near {info.time_of(key):.1f} s ({exc.strerror or exc})") from exc
             if remaining:
                 first = min(remaining.values())
                 raise VideoError(
