@@ -201,17 +201,30 @@ def _decode_groups(info: VideoInfo, groups, convert: _Converter, threads: int) -
         stream.thread_type = "AUTO"
         stream.thread_count = threads
         pts_index = info.pts
+        codec = stream.codec_context
+        last_wanted = None
         for key, members in groups:
             remaining = {int(pts_index[i]): i for i in members}
+            unfed = set(remaining)  # wanted frames whose packets the decoder has not seen yet
             container.seek(int(pts_index[key]), stream=stream, backward=True)
             try:
                 for packet in container.demux(stream):
-                    for frame in packet.decode():
-                        produced += 1
-                        i = remaining.pop(frame.pts, None)
-                        if i is not None:
-                            out[i] = convert(frame, i)
-                    if not remaining:
+                    # frames nothing refers to are decoded only when wanted (they are about half of the
+                    # frames of a typical B-frame stream); reference frames are always decoded
+                    wanted = packet.pts in unfed
+                    if wanted != last_wanted:
+                        codec.skip_frame = "DEFAULT" if wanted else "NONREF"
+                        last_wanted = wanted
+                    unfed.discard(packet.pts)
+                    # once every wanted packet is in, drain the decoder instead of decoding further
+                    batches = [packet.decode()] if unfed or packet.size == 0 else [packet.decode(), codec.decode(None)]
+                    for frames in batches:
+                        for frame in frames:
+                            produced += 1
+                            i = remaining.pop(frame.pts, None)
+                            if i is not None:
+                                out[i] = convert(frame, i)
+                    if not remaining or not unfed:
                         break
             except av.error.FFmpegError as exc:
                 raise VideoError(path, f"corrupt data near {info.time_of(key):.1f} s ({exc.strerror or exc})") from exc
