@@ -31,7 +31,7 @@ import numpy as np
 from longlens.errors import VideoError
 from longlens.video.cache import FrameCache, make_key
 from longlens.video.info import VideoInfo, open_container, video_stream
-from longlens.video.plan import FramePlan
+from longlens.video.plan import FramePlan, visual_tokens
 from longlens.video.stamps import draw_stamp_planes, draw_stamp_rgb
 
 DECODER_VERSION = 1
@@ -78,7 +78,8 @@ class FrameSet:
 
     @property
     def visual_tokens(self) -> int:
-        return self.plan.visual_tokens
+        t, h, w, _ = self.frames.shape
+        return visual_tokens(t, h, w)
 
 
 # ---------------------------------------------------------------- choosing frames

@@ -1,0 +1,271 @@
+"""The zoom agent (LOVE-R1) and its baselines, on one loop.
+
+Each step rebuilds the prompt from scratch: the fast view, every accepted clip (sorted by start) and the
+question (earlier reasoning is not carried, as in the reference). The model answers (``\\boxed{B}``) or
+names a clip (``\\boxed{[s, e]}``); the interval policy turns the clip into a slow view or ends zooming.
+The last step is forced with the profile's answer prefix. A malformed reply, a reversed interval or one
+outside the video is a model mistake: it is recorded on the step and the loop goes on under the policy.
+
+Baselines (paper Table 2c and Figure 2) reuse the same machinery:
+
+* ``no-zoom``: the fast view only, one forced step;
+* ``unified-zoom``: the fast view plus 32 frames spread over the whole video as the slow clip;
+* ``random-zoom``: the fast view plus one random 30 s clip (seeded);
+* ``uniform``: N frames over the whole video at one pixel budget, one forced step, no fast view.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+from longlens.agents.actions import Answer, Malformed, Zoom, parse_action
+from longlens.agents.trace import Step, Trace, totals
+from longlens.backends.base import Backend, GenConfig
+from longlens.prompts import ClipView, Text, Video, format_question, load_profile, zoom_messages
+from longlens.prompts.zoom import LETTERS
+from longlens.video import FrameCache, FrameSet, VideoInfo, decode, fast_plan, open_video, slow_plan, uniform_plan
+
+AGENTS = ("zoom", "no-zoom", "unified-zoom", "random-zoom", "uniform")
+
+
+def iou(a: tuple[float, float], b: tuple[float, float]) -> float:
+    """Intersection over union of two [start, end] spans; touching spans give 0."""
+    lo, hi = max(a[0], b[0]), min(a[1], b[1])
+    if lo >= hi:
+        return 0.0
+    return (hi - lo) / (max(a[1], b[1]) - min(a[0], b[0]))
+
+
+@dataclass(frozen=True)
+class IntervalPolicy:
+    """How a requested [start, end] becomes a slow clip (reference inference, love-r1-spec §2.6)."""
+
+    pad_s: float = 5.0
+    """Padding added on each side, then clamped to [0, int(D)]."""
+    min_span_s: float = 3.0
+    """A clip shorter than this after padding ends zooming (the next step is the forced answer)."""
+    widen_to_s: float | None = 30.0
+    """Shorter clips are widened, centred, to min(widen_to_s, D * widen_fraction); None: never."""
+    widen_fraction: float = 1 / 8
+    max_overlap: float = 0.3
+    """A clip whose IoU with an accepted clip exceeds this ends zooming, without being added."""
+    swap_reversed: bool = True
+    """Read [end, start] as [start, end] (the reference sorts the two numbers); else end zooming."""
+    whole_video_fallback: bool = True
+    """At the forced step with no clip accepted, show the whole video as the slow clip."""
+
+    def apply(
+        self, start: float, end: float, duration_s: float, accepted: list[tuple[float, float]]
+    ) -> tuple[tuple[float, float] | None, str, str | None]:
+        """(clip or None to stop zooming, what was done, the model's mistake if any)."""
+        error = None
+        if end < start:
+            if not self.swap_reversed:
+                return None, "reversed interval: zooming stops", f"reversed interval [{start:g}, {end:g}]"
+            error = f"reversed interval [{start:g}, {end:g}]; read as [{end:g}, {start:g}]"
+            start, end = end, start
+        if start > duration_s or end < 0:
+            outside = f"interval [{start:g}, {end:g}] lies outside the video [0, {duration_s:.0f}]"
+            return None, "outside the video: zooming stops", (f"{error}; " if error else "") + outside
+        s = max(start - self.pad_s, 0.0)
+        e = min(end + self.pad_s, float(int(duration_s)))
+        notes = [f"asked [{start:g}, {end:g}]"]
+        if self.pad_s:
+            notes.append(f"padded to [{s:g}, {e:g}]")
+        if e - s < self.min_span_s:
+            return None, "; ".join([*notes, f"shorter than {self.min_span_s:g} s: zooming stops"]), error
+        if self.widen_to_s is not None:
+            span = min(self.widen_to_s, duration_s * self.widen_fraction)
+            if e - s < span:
+                m = (s + e) / 2
+                s, e = float(int(max(m - span / 2, 0))), float(int(min(m + span / 2, duration_s)))
+                notes.append(f"widened to [{s:g}, {e:g}]")
+        for c in accepted:
+            if iou((s, e), c) > self.max_overlap:
+                notes.append(f"overlaps [{c[0]:g}, {c[1]:g}] (IoU {iou((s, e), c):.2f}): zooming stops")
+                return None, "; ".join(notes), error
+        return (s, e), "; ".join(notes), error
+
+
+@dataclass(frozen=True)
+class ZoomConfig:
+    """Everything that decides what the model sees and how the loop runs. Defaults: LOVE-R1 inference."""
+
+    agent: str = "zoom"
+    max_steps: int = 3
+    """Generations at most; the last one is forced to answer."""
+    profile: str = "love-r1"
+    template: str = "c"
+    fast_frames: int = 768
+    fast_budget: int = 32 * 28 * 28
+    fast_mode: str = "nearest"
+    slow_frames: int = 32
+    slow_budget: int = 256 * 28 * 28
+    short_video_s: float = 60.0
+    """Pixel budgets double for videos shorter than this (reference inference)."""
+    uniform_frames: int = 64
+    uniform_budget: int = 256 * 28 * 28
+    random_clip_s: float = 30.0
+    seed: int = 0
+    policy: IntervalPolicy = field(default_factory=IntervalPolicy)
+    gen: GenConfig = field(default_factory=GenConfig)
+
+    def __post_init__(self):
+        if self.agent not in AGENTS:
+            raise ValueError(f"unknown agent {self.agent!r}; use one of {', '.join(AGENTS)}")
+        if self.max_steps < 1:
+            raise ValueError("max_steps must be at least 1")
+
+
+class ZoomAgent:
+    """Runs one question at a time: ``ZoomAgent(backend).run(video, question, options) -> Trace``."""
+
+    def __init__(self, backend: Backend, config: ZoomConfig = ZoomConfig(), cache: FrameCache | None = None):
+        self.backend = backend
+        self.config = config
+        self.cache = cache
+        self.profile = load_profile(config.profile)
+
+    # -------------------------------------------------------------- frames
+    def _fast(self, info: VideoInfo) -> FrameSet:
+        c = self.config
+        plan = fast_plan(info, max_frames=c.fast_frames, budget=c.fast_budget, short_video_s=c.short_video_s,
+                         mode=c.fast_mode)
+        return decode(info, plan, cache=self.cache)
+
+    def _clip(self, info: VideoInfo, start: float, end: float) -> ClipView:
+        c = self.config
+        plan = slow_plan(info, start, end, max_frames=c.slow_frames, budget=c.slow_budget,
+                         short_video_s=c.short_video_s)
+        return ClipView(start, end, decode(info, plan, cache=self.cache))
+
+    # -------------------------------------------------------------- the loop
+    def run(self, video: str | Path | VideoInfo, question: str, options: tuple[str, ...] | list[str] = ()) -> Trace:
+        t0 = time.perf_counter()
+        c = self.config
+        info = video if isinstance(video, VideoInfo) else open_video(video, cache=self.cache)
+        options = tuple(options)
+        letters = LETTERS[: len(options)] if options else LETTERS
+        question_text = format_question(self.profile, question, options)
+        duration = info.duration_s
+        steps: list[Step] = []
+        clips: list[ClipView] = []
+        fresh: set[int] = set()  # ids of frame sets not yet charged to a step
+        answer: Answer | None = None
+
+        def frames_for(fs: FrameSet) -> int:
+            if id(fs) in fresh:
+                fresh.discard(id(fs))
+                return fs.decoded_frames
+            return 0
+
+        if c.agent == "uniform":
+            fs = decode(info, uniform_plan(info, c.uniform_frames, budget=c.uniform_budget), cache=self.cache)
+            fresh.add(id(fs))
+            messages = zoom_messages(self.profile, question_text, duration, fs, template="c",
+                                     prefix=self.profile.answer_prefix)
+            step, action = self._step(1, messages, letters, frames_for(fs), fs.visual_tokens)
+            steps.append(step)
+            answer = action if isinstance(action, Answer) else None
+            return self._trace(info, question, options, steps, answer, t0)
+
+        fast = self._fast(info)
+        fresh.add(id(fast))
+        free_steps = c.max_steps - 1 if c.agent == "zoom" else 0
+        if c.agent == "random-zoom":
+            rng = random.Random(_seed(c.seed, info.fingerprint, question))
+            length = min(c.random_clip_s, duration)
+            start = rng.uniform(0, max(duration - length, 0))
+            clips.append(self._clip(info, start, start + length))
+            fresh.add(id(clips[-1].frames))
+        elif c.agent == "unified-zoom":
+            clips.append(self._clip(info, 0.0, float(int(duration)) or duration))
+            fresh.add(id(clips[-1].frames))
+
+        for k in range(1, free_steps + 1):
+            messages = zoom_messages(self.profile, question_text, duration, fast, clips, template=c.template)
+            decoded = frames_for(fast) + sum(frames_for(cl.frames) for cl in clips)
+            tokens = fast.visual_tokens + sum(cl.frames.visual_tokens for cl in clips)
+            step, action = self._step(k, messages, letters, decoded, tokens)
+            if isinstance(action, Answer):
+                steps.append(step)
+                return self._trace(info, question, options, steps, action, t0)
+            if isinstance(action, Malformed):
+                steps.append(replace(step, note="no usable action: the next step is forced to answer"))
+                break
+            accepted = [(cl.start_s, cl.end_s) for cl in clips]
+            clip, note, mistake = c.policy.apply(action.start_s, action.end_s, duration, accepted)
+            error = "; ".join(e for e in (step.error, mistake) if e) or None
+            if clip is None:
+                steps.append(replace(step, note=note, error=error))
+                break
+            view = self._clip(info, *clip)
+            fresh.add(id(view.frames))
+            clips.append(view)
+            clips.sort(key=lambda v: (v.start_s, v.end_s))
+            steps.append(replace(step, note=note, error=error, clip_added=[clip[0], clip[1]]))
+
+        # the forced answer step
+        note = None
+        if not clips and c.policy.whole_video_fallback and c.agent == "zoom":
+            clips.append(self._clip(info, 0.0, float(int(duration)) or duration))
+            fresh.add(id(clips[-1].frames))
+            note = "no clip accepted: the whole video is shown as the slow clip"
+        messages = zoom_messages(self.profile, question_text, duration, fast, clips, template=c.template,
+                                 prefix=self.profile.answer_prefix)
+        decoded = frames_for(fast) + sum(frames_for(cl.frames) for cl in clips)
+        tokens = fast.visual_tokens + sum(cl.frames.visual_tokens for cl in clips)
+        step, action = self._step(len(steps) + 1, messages, letters, decoded, tokens)
+        if isinstance(action, Zoom):
+            step = replace(step, error="asked to zoom at the forced answer step; no answer recorded")
+        steps.append(replace(step, note=note) if note else step)
+        return self._trace(info, question, options, steps, action if isinstance(action, Answer) else None, t0)
+
+    def _step(self, index, messages, letters, decoded, tokens):
+        completion = self.backend.generate(messages, self.config.gen)
+        action = parse_action(completion.text, letters)
+        error = action.reason if isinstance(action, Malformed) else None
+        step = Step(
+            index=index,
+            prompt=[m.to_ref() for m in messages],
+            forced_prefix=completion.prefix or None,
+            completion=completion.text,
+            action={"kind": action.kind, **asdict(action)},
+            visual_tokens=tokens,
+            frames_shown=sum(len(p.frames) if isinstance(p, Video) else 1
+                             for m in messages for p in m.parts if not isinstance(p, Text)),
+            frames_decoded=decoded,
+            prompt_tokens=completion.usage.prompt_tokens,
+            completion_tokens=completion.usage.completion_tokens,
+            latency_s=round(completion.latency_s, 4),
+            error=error,
+        )
+        return step, action
+
+    def _trace(self, info, question, options, steps, answer: Answer | None, t0) -> Trace:
+        return Trace(
+            question=question,
+            options=list(options),
+            video={"path": info.path, "id": info.fingerprint, "duration_s": round(info.duration_s, 3)},
+            agent=self.config.agent,
+            backend=self.backend.describe(),
+            config=_config_dict(self.config),
+            steps=steps,
+            answer=answer.text if answer else "",
+            choice=answer.choice if answer else None,
+            totals=totals(steps, time.perf_counter() - t0),
+        )
+
+
+def _seed(seed: int, video_id: str, question: str) -> int:
+    return int.from_bytes(hashlib.sha256(f"{seed}:{video_id}:{question}".encode()).digest()[:8], "big")
+
+
+def _config_dict(config: ZoomConfig) -> dict:
+    d = asdict(config)
+    d["gen"]["stop"] = list(d["gen"]["stop"])
+    return d

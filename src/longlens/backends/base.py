@@ -1,0 +1,77 @@
+"""What every backend is: one narrow method, ``generate(messages, gen) -> Completion``.
+
+Backends never see agents, benchmarks or questions; they get messages (prompts/messages.py) and decoding
+settings, and return text. A conversation ending with an assistant message asks for a continuation of
+that message (a forced prefix); `Completion.text` is what the model added after it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+
+from longlens.errors import LongLensError
+from longlens.prompts.messages import Message
+
+
+class BackendError(LongLensError):
+    """The model server cannot be used: unreachable, timing out, misconfigured. One line, with the fix."""
+
+
+@dataclass(frozen=True)
+class GenConfig:
+    """Decoding settings. The defaults are greedy, as the reference inference (temperature 0.01, top-k 1)."""
+
+    max_new_tokens: int = 2048
+    temperature: float = 0.0
+    top_p: float = 1.0
+    top_k: int | None = None
+    seed: int | None = 0
+    stop: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Usage:
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+
+
+@dataclass(frozen=True)
+class Completion:
+    text: str
+    """The generated text, after any forced prefix."""
+    prefix: str = ""
+    """The forced prefix the reply continues ("" if none)."""
+    usage: Usage = field(default_factory=Usage)
+    latency_s: float = 0.0
+    model: str = ""
+    finish_reason: str | None = None
+
+    @property
+    def full_text(self) -> str:
+        return self.prefix + self.text
+
+
+DEFAULT_GEN = GenConfig()
+
+
+class Backend(ABC):
+    """Base class. Subclasses implement `generate`; `agenerate` runs it in a worker thread unless overridden."""
+
+    name = "backend"
+    model = ""
+
+    @abstractmethod
+    def generate(self, messages: tuple[Message, ...], gen: GenConfig = DEFAULT_GEN) -> Completion:
+        """One reply to `messages`."""
+
+    async def agenerate(self, messages: tuple[Message, ...], gen: GenConfig = DEFAULT_GEN) -> Completion:
+        return await asyncio.to_thread(self.generate, messages, gen)
+
+    def check(self) -> None:
+        """Raise `BackendError` with a useful message if the backend cannot serve requests."""
+        return None
+
+    def describe(self) -> str:
+        return f"{self.name}:{self.model}" if self.model else self.name

@@ -1,0 +1,59 @@
+"""Prompt profiles: the exact strings a checkpoint was trained on, kept as package data.
+
+A profile is data, not code, so a checkpoint's protocol can be checked byte for byte and a new one added
+without touching the loop. `load_profile("love-r1")` reads ``prompts/data/love-r1.json``; a path to a JSON
+file with the same fields works too.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, fields
+from importlib import resources
+from pathlib import Path
+
+from longlens.errors import LongLensError
+
+
+@dataclass(frozen=True)
+class ZoomProfile:
+    name: str
+    origin: str
+    system: str
+    full_video_label: str
+    """printf-style, takes (0, int(duration))."""
+    clip_label: str
+    """printf-style, takes (int(start), int(end))."""
+    instruction: str
+    """Appended to the question: how to answer or zoom."""
+    choice_suffix: str
+    """Appended to a multiple-choice question after its option lines."""
+    open_suffix: str
+    """Appended to an open (free-text) question."""
+    zoom_prefix: str
+    answer_prefix: str
+    """Forced at the last step, so the model must answer."""
+
+
+def profile_names() -> list[str]:
+    data = resources.files("longlens.prompts") / "data"
+    return sorted(p.name[:-5] for p in data.iterdir() if p.name.endswith(".json"))
+
+
+def load_profile(name_or_path: str = "love-r1") -> ZoomProfile:
+    path = Path(name_or_path)
+    if path.suffix == ".json" and path.exists():
+        text = path.read_text(encoding="utf-8")
+    else:
+        ref = resources.files("longlens.prompts") / "data" / f"{name_or_path}.json"
+        if not ref.is_file():
+            raise LongLensError(
+                f"unknown prompt profile {name_or_path!r}; known: {', '.join(profile_names())} (or a .json path)"
+            )
+        text = ref.read_text(encoding="utf-8")
+    data = json.loads(text)
+    wanted = {f.name for f in fields(ZoomProfile)}
+    missing = wanted - set(data)
+    if missing:
+        raise LongLensError(f"prompt profile {name_or_path!r} lacks {', '.join(sorted(missing))}")
+    return ZoomProfile(**{k: data[k] for k in wanted})
