@@ -24,7 +24,7 @@ def coded_video(tmp_path_factory):
     """20 s, 640x360, 30 fps, keyframe every 2 s, with B-frames; each frame shows its own index."""
     path = tmp_path_factory.mktemp("videos") / "coded.mp4"
     make_video(path, duration_s=20, width=640, height=360, fps=30, gop_s=2.0, seed=3, needles=0,
-               preset="veryfast", frame_code=True, scene_s=(4.0, 8.0))
+               preset="veryfast", bframes=2, frame_code=True, scene_s=(4.0, 8.0))
     return path
 
 
