@@ -51,7 +51,8 @@ def test_cache_command_reports_and_clears(coded_video, tmp_path, capsys):
 def test_demo_runs_end_to_end(tmp_path, capsys):
     assert main(["demo", "--minutes", "0.5", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    assert "question" in out and "answer" in out and "fast view" in out
+    assert "question" in out and "answer:" in out and "fast view" in out and "verdict   right" in out
+    assert "step 1  zoom" in out and "trace" in out
     assert len(list(tmp_path.glob("*.jpg"))) == 2
     assert main(["demo", "--minutes", "0.5", "--out", str(tmp_path)]) == 0  # second run reuses the video
     assert "made earlier" in capsys.readouterr().out
@@ -64,3 +65,83 @@ def test_console_script_and_usage_errors():
     assert proc.returncode == 2 and "usage" in proc.stderr
     proc = subprocess.run([sys.executable, "-m", "longlens.cli.main"], capture_output=True, text=True)
     assert proc.returncode == 2
+
+
+def _script(tmp_path, replies):
+    path = tmp_path / "script.json"
+    path.write_text(json.dumps(replies))
+    return str(path)
+
+
+OPTS = ["--option", "red", "--option", "green", "--option", "blue", "--option", "white"]
+
+
+def test_ask_with_scripted_backend(coded_video, tmp_path, capsys):
+    script = _script(tmp_path, ["I need to zoom in on the video.\n\n\\boxed{[4, 6]}", "\\boxed{B}"])
+    trace_path = tmp_path / "t.json"
+    rc = main(["ask", str(coded_video), "What colour?", *OPTS, "--backend", "scripted", "--script", script,
+               "--trace", str(trace_path)])
+    assert rc == 0
+    out = capsys.readouterr().out
+    assert "step 1  zoom [4, 6] -> [0, 11]" in out and "40 frames" in out
+    assert "step 2  answer B" in out and "answer: B (green)" in out and f"trace: {trace_path}" in out
+    trace = json.loads(trace_path.read_text())
+    assert trace["choice"] == "B" and len(trace["steps"]) == 2
+
+
+def test_ask_openai_backend_against_scripted_server(coded_video, tmp_path, capsys):
+    from longlens.backends.server import ScriptedServer
+
+    with ScriptedServer(["\\boxed{D}"]) as server:
+        rc = main(["ask", str(coded_video), "Q?", *OPTS, "--agent", "no-zoom", "--backend", "openai",
+                   "--base-url", server.url, "--json", "--trace", str(tmp_path / "t.json")])
+    assert rc == 0
+    trace = json.loads(capsys.readouterr().out)
+    assert trace["choice"] == "D" and trace["agent"] == "no-zoom" and trace["backend"].startswith("openai:scripted")
+
+
+def test_ask_errors_are_one_line(coded_video, tmp_path, capsys):
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cases = [
+        (["ask", str(coded_video), "Q?", "--backend", "openai", "--base-url", f"http://127.0.0.1:{port}/v1"],
+         "cannot reach"),
+        (["ask", str(coded_video), "Q?", "--backend", "scripted"], "needs --script"),
+        (["ask", str(tmp_path / "missing.mp4"), "Q?", "--backend", "scripted", "--script",
+          _script(tmp_path, ["\\boxed{A}"])], "no such file"),
+        (["ask", str(coded_video), "Q?", "--backend", "scripted", "--script", _script(tmp_path, [])],
+         "the script has 0 replies"),
+    ]
+    for argv, expected in cases:
+        assert main(argv) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and expected in err[0], (argv, err)
+
+
+def test_scripted_server_command(tmp_path):
+    import urllib.request
+
+    script = _script(tmp_path, ["hello"])
+    proc = subprocess.Popen([sys.executable, "-m", "longlens.cli.main", "scripted-server", script, "--port", "0"],
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline()
+        url = line.split(" at ")[1].split(" ")[0]
+        assert url.startswith("http://127.0.0.1:")
+        with urllib.request.urlopen(url + "/models", timeout=10) as resp:
+            assert json.loads(resp.read())["data"][0]["id"] == "scripted-model"
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def test_python_api(coded_video, tmp_path):
+    import longlens
+    from longlens.backends import ScriptedBackend
+
+    result = longlens.ask(coded_video, "Q?", ["a", "b"], backend=ScriptedBackend(["\\boxed{[2, 4]}", "\\boxed{A}"]),
+                          cache=False)
+    assert result.choice == "A" and result.trace.steps[0].clip_added == [0.0, 9.0]

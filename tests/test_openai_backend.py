@@ -16,8 +16,6 @@ from longlens.backends.openai_server import OpenAIBackend
 from longlens.backends.server import ScriptedServer
 from longlens.prompts import Message
 
-pytest.importorskip("openai")
-
 ZOOM = "I need to zoom in on the video.\n\n"
 ANSWER = "I get the answer.\n\n"
 OPTIONS = ["red", "green", "blue", "white"]

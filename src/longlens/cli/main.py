@@ -16,11 +16,13 @@ from longlens.errors import LongLensError
 # command name -> module under longlens.cli
 COMMANDS = {
     "demo": "demo",
+    "ask": "ask",
     "make-video": "make_video",
     "info": "info",
     "plan": "plan",
     "frames": "frames",
     "cache": "cache",
+    "scripted-server": "scripted_server",
 }
 
 

@@ -1,0 +1,247 @@
+"""The offline backend: LOVE-R1's protocol, spoken by OCR and a few honest heuristics.
+
+What it does with a prompt (and all it can do):
+
+* **Overview** (the fast view): it finds spans where a bright label or a vivid object appears for a
+  while (`vision.find_candidates`), ranks them by how well they fit the question (a label for a text
+  question, a vivid region of the named colour for a colour or shape question), skips spans already
+  zoomed, and replies ``I need to zoom in on the video.`` with its reason and ``\\boxed{[s, e]}``.
+* **High-resolution frames** (a zoom-in clip, or a uniform sample): it reads labels with OCR (and the whole
+  frame when there is no label), names the colour and shape of vivid regions, and answers
+  ``\\boxed{letter}`` when the evidence matches an option — or with the text it read for an open question.
+* At the forced answer step with no evidence, it says it is guessing, and guesses (seeded by the question).
+
+It does not understand scenes, actions, speech or anything else; questions outside on-screen text and
+salient colours/shapes get a stated guess.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+from PIL import Image as PILImage
+
+from longlens.backends.base import DEFAULT_GEN, Backend, Completion, GenConfig
+from longlens.backends.offline import ocr, vision
+from longlens.prompts.messages import Image, Message, Text, Video, forced_prefix
+from longlens.video import FrameSet
+
+ZOOM_PREFIX = "I need to zoom in on the video.\n\n"
+ANSWER_PREFIX = "I get the answer.\n\n"
+_SPAN = re.compile(r"\[\s*(\d+(?:\.\d+)?)\s*,\s*(\d+(?:\.\d+)?)\s*\]")
+_OPTION = re.compile(r"^([A-J])\.\s?(.*)$")
+HIGH_RES = 200  # frames at least this tall are read in detail; smaller ones are an overview
+
+
+@dataclass
+class _View:
+    label: str
+    span: tuple[float, float] | None
+    frames: np.ndarray
+    times_s: tuple[float, ...]
+
+
+@dataclass
+class _Prompt:
+    views: list[_View] = field(default_factory=list)
+    question: str = ""
+    options: list[str] = field(default_factory=list)
+    forced: bool = False
+
+
+def _read_prompt(messages: tuple[Message, ...]) -> _Prompt:
+    p = _Prompt(forced=forced_prefix(messages) is not None)
+    label = ""
+    last_text = ""
+    images: list[tuple[np.ndarray, float | None]] = []
+    for m in messages:
+        if m.role != "user":
+            continue
+        for part in m.parts:
+            if isinstance(part, Text):
+                label = last_text = part.text
+            elif isinstance(part, Video):
+                fs: FrameSet = part.frames
+                sm = _SPAN.search(label)
+                span = (float(sm.group(1)), float(sm.group(2))) if sm else None
+                p.views.append(_View(label, span, np.asarray(fs.frames), tuple(fs.times_s)))
+                label = ""
+            elif isinstance(part, Image):
+                images.append((part.pixels, part.time_s))
+    if images:  # loose frames: group the ones of one size into a view
+        by_size: dict = {}
+        for px, t in images:
+            by_size.setdefault(px.shape, []).append((px, t if t is not None else 0.0))
+        for group in by_size.values():
+            p.views.append(_View("images", None, np.stack([g[0] for g in group]), tuple(g[1] for g in group)))
+    lines = last_text.split("\n")
+    p.question = lines[0].strip()
+    for line in lines[1:]:
+        m = _OPTION.match(line.strip())
+        if m:
+            p.options.append(m.group(2).strip())
+    return p
+
+
+def _kind(p: _Prompt) -> str:
+    q = p.question.lower()
+    opts = [o.lower() for o in p.options]
+    if re.search(r"\bcolou?r\b", q) or (opts and all(o in vision.COLOUR_NAMES for o in opts)):
+        return "colour"
+    if re.search(r"\bshape\b", q) or (opts and all(vision.shape_template(o, 8, 8) is not None for o in opts)):
+        return "shape"
+    return "text"
+
+
+class OfflineBackend(Backend):
+    name = "offline"
+
+    def __init__(self, *, max_ocr_frames: int = 4, min_match: float = 0.75, seed: int = 0):
+        self.model = "longlens-offline-1"
+        self.max_ocr_frames = max_ocr_frames
+        self.min_match = min_match
+        self.seed = seed
+
+    def check(self) -> None:
+        ocr.engine()  # fails with an install hint if the 'ocr' extra is missing
+
+    def generate(self, messages: tuple[Message, ...], gen: GenConfig = DEFAULT_GEN) -> Completion:
+        t0 = time.perf_counter()
+        prompt = _read_prompt(messages)
+        text = self._reply(prompt)
+        prefix = forced_prefix(messages) or ""
+        if prefix and text.startswith(prefix):
+            text = text[len(prefix) :]
+        return Completion(text=text, prefix=prefix, latency_s=time.perf_counter() - t0, model=self.model,
+                          finish_reason="stop")
+
+    # ------------------------------------------------------------------ deciding
+    def _reply(self, p: _Prompt) -> str:
+        kind = _kind(p)
+        detail = [v for v in p.views if v.frames.shape[1] >= HIGH_RES]
+        overview = next((v for v in p.views if v.frames.shape[1] < HIGH_RES), None)
+        for view in detail:
+            found = self._evidence(view, kind, p)
+            if found:
+                letter_or_text, reason = found
+                return f"{ANSWER_PREFIX}{reason} \\boxed{{{letter_or_text}}}"
+        if not p.forced and overview is not None:
+            target = self._zoom_target(overview, kind, p, [v.span for v in detail if v.span])
+            if target:
+                (s, e), reason = target
+                return f"{ZOOM_PREFIX}{reason} \\boxed{{[{s}, {e}]}}"
+        return ANSWER_PREFIX + self._guess(p, looked=bool(detail))
+
+    def _zoom_target(self, view: _View, kind: str, p: _Prompt, seen: list[tuple[float, float]]):
+        cands = vision.find_candidates(view.frames, view.times_s)
+        cands = [c for c in cands if not any(a <= (c.start_s + c.end_s) / 2 <= b for a, b in seen)]
+        if not cands:
+            return None
+        wanted_kind = "text" if kind == "text" else "object"
+        q = p.question.lower()
+        colour_named = next((c for c in vision.COLOUR_NAMES if re.search(rf"\b{c}\b", q)), None)
+        shape_named = next((s for s in vision.SHAPE_NAMES if re.search(rf"\b{s}\b", q)), None)
+
+        def shape_fit(c) -> float:
+            if shape_named is None or c.mask is None:
+                return 0.0
+            shape, iou = vision.name_shape(c.mask, list(vision.SHAPE_NAMES))
+            return iou if shape == shape_named else 0.0
+
+        def rank(c):
+            named = (colour_named is not None and c.colour == colour_named) or shape_fit(c) > 0
+            return (c.kind == wanted_kind, named, c.strength)
+
+        best = max(cands, key=rank)
+        s, e = int(math.floor(best.start_s)), int(math.ceil(best.end_s))
+        what = "a small bright label" if best.kind == "text" else f"a vivid {best.colour or 'coloured'} object"
+        reason = (f"Around {s}-{e} s {what} appears that is too small to make out in the overview; "
+                  f"I will look at that interval closely.")
+        return (s, e), reason
+
+    def _evidence(self, view: _View, kind: str, p: _Prompt) -> tuple[str, str] | None:
+        frames = view.frames
+        t, h, w, _ = frames.shape
+        keep = ~vision._stamp_mask(h, w)
+        if kind == "text":
+            return self._read(view, keep, p)
+        vivid = vision.vivid_mask(frames) & keep
+        area = vivid.reshape(t, -1).sum(axis=1)
+        if area.max() < 0.002 * h * w:
+            return None
+        i = int(np.argmax(area))
+        where = f"at {view.times_s[i]:.0f} s" if view.times_s else ""
+        if kind == "colour":
+            box = vision.largest_region(vivid[i])
+            x, y, bw, bh = box
+            pix = frames[i, y : y + bh, x : x + bw][vivid[i, y : y + bh, x : x + bw]]
+            names = [o.lower() for o in p.options] or None
+            colour = vision.name_colour(pix.mean(axis=0), names)
+            letter = self._letter(p, colour)
+            reason = f"In the close-up {where} the object is {colour}."
+            return (letter or colour), reason
+        names = [o.lower() for o in p.options] or list(vision.SHAPE_NAMES)
+        shape, score = vision.name_shape(vivid[i], names)
+        if shape is None or score < 0.5:
+            return None
+        letter = self._letter(p, shape)
+        return (letter or shape), f"In the close-up {where} the object's outline is a {shape} (overlap {score:.2f})."
+
+    def _read(self, view: _View, keep: np.ndarray, p: _Prompt) -> tuple[str, str] | None:
+        frames = view.frames
+        t, h, w, _ = frames.shape
+        white = vision.white_mask(frames) & keep
+        labels = [max(vision.label_regions(m, f, min_area=int(0.0008 * h * w)), key=lambda r: r[4], default=None)
+                  for m, f in zip(white, frames, strict=True)]
+        order = sorted((i for i in range(t) if labels[i]), key=lambda i: -labels[i][4])[: self.max_ocr_frames]
+        readings: list[tuple[str, float, float]] = []  # text, confidence, time
+        for i in order:
+            x, y, bw, bh, _ = labels[i]
+            mx, my = max(6, bw // 3), max(6, bh // 2)
+            crop = frames[i, max(0, y - my) : y + bh + my, max(0, x - mx) : x + bw + mx]
+            if crop.shape[0] < 48:  # small crops read better a little larger
+                scale = 48 / crop.shape[0]
+                crop = np.asarray(PILImage.fromarray(crop).resize(
+                    (int(crop.shape[1] * scale), 48), PILImage.Resampling.BICUBIC))
+            readings += [(txt, conf, view.times_s[i]) for txt, conf in ocr.read_text(crop)]
+        if not readings:
+            mid = t // 2
+            readings = [(txt, conf, view.times_s[mid]) for txt, conf in ocr.read_text(frames[mid])]
+        if not readings:
+            return None
+        if p.options:
+            scored = sorted(((max(ocr.match_score(o, r[0]) for r in readings), i) for i, o in enumerate(p.options)),
+                            reverse=True)
+            best, i = scored[0]
+            runner_up = scored[1][0] if len(scored) > 1 else 0.0
+            if best >= self.min_match and best - runner_up >= 0.1:
+                seen = max(readings, key=lambda r: ocr.match_score(p.options[i], r[0]))
+                reason = (f"At high resolution the label at {seen[2]:.0f} s reads \"{seen[0]}\", which matches "
+                          f"option {chr(65 + i)} ({p.options[i]}).")
+                return chr(65 + i), reason
+            return None
+        readings = [r for r in readings if r[1] >= 0.8 and len(ocr.normalise(r[0])) >= 2]
+        if not readings:
+            return None
+        text, conf, when = max(readings, key=lambda r: r[1])
+        return ocr.normalise(text), f"At high resolution the text at {when:.0f} s reads \"{text}\"."
+
+    def _letter(self, p: _Prompt, name: str) -> str | None:
+        for i, o in enumerate(p.options):
+            if o.lower() == name:
+                return chr(65 + i)
+        return None
+
+    def _guess(self, p: _Prompt, looked: bool) -> str:
+        why = ("I looked closely but found nothing that matches an option" if looked
+               else "I found no on-screen evidence for this question")
+        if not p.options:
+            return f"{why}, so I cannot answer. \\boxed{{unknown}}"
+        h = int(hashlib.sha256(f"{self.seed}:{p.question}".encode()).hexdigest(), 16)
+        letter = chr(65 + h % len(p.options))
+        return f"{why}; this is a guess. \\boxed{{{letter}}}"

@@ -1,0 +1,49 @@
+"""Text reading with RapidOCR, whose ONNX models ship inside its PyPI wheel (nothing is downloaded)."""
+
+from __future__ import annotations
+
+import re
+import threading
+from difflib import SequenceMatcher
+
+import numpy as np
+
+from longlens._imports import require
+
+_engine = None
+_lock = threading.Lock()
+
+
+def engine():
+    global _engine
+    with _lock:
+        if _engine is None:
+            rapidocr = require("rapidocr_onnxruntime", "ocr", "the offline backend's text reader")
+            _engine = rapidocr.RapidOCR()
+    return _engine
+
+
+def read_text(image: np.ndarray) -> list[tuple[str, float]]:
+    """[(text, confidence)] of the lines found in an RGB image."""
+    reader = engine()
+    with _lock:  # one image at a time: the engine is not thread-safe
+        result, _ = reader(np.ascontiguousarray(image[..., ::-1]))  # it expects BGR, as OpenCV
+    return [(str(text), float(conf)) for _, text, conf in (result or [])]
+
+
+def normalise(text: str) -> str:
+    """Upper-case letters and digits only: RapidOCR joins English words, so spaces never count."""
+    return re.sub(r"[^A-Z0-9]", "", text.upper())
+
+
+def match_score(option: str, text: str) -> float:
+    """How well `option` is found in `text` (both normalised): 1.0 if contained, else best window similarity."""
+    o, t = normalise(option), normalise(text)
+    if not o or not t:
+        return 0.0
+    if o in t:
+        return 1.0
+    n = len(o)
+    if len(t) <= n:
+        return SequenceMatcher(None, o, t).ratio()
+    return max(SequenceMatcher(None, o, t[i : i + n]).ratio() for i in range(len(t) - n + 1))

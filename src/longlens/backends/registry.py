@@ -1,0 +1,55 @@
+"""Backends by name: ``make_backend("offline" | "openai" | "scripted", **options)``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from longlens.backends.base import Backend
+from longlens.errors import LongLensError
+
+BACKENDS = ("offline", "openai", "scripted")
+
+
+def make_backend(
+    name: str,
+    *,
+    base_url: str | None = None,
+    model: str | None = None,
+    api_key_env: str = "OPENAI_API_KEY",
+    timeout_s: float = 600.0,
+    retries: int = 3,
+    frames_as_images: bool = False,
+    script: str | Path | None = None,
+) -> Backend:
+    if name == "offline":
+        from longlens.backends.offline import OfflineBackend
+
+        return OfflineBackend()
+    if name == "openai":
+        from longlens.backends.openai_server import OpenAIBackend
+
+        return OpenAIBackend(base_url or "http://127.0.0.1:8000/v1", model, api_key_env=api_key_env,
+                             timeout_s=timeout_s, retries=retries, frames_as_images=frames_as_images)
+    if name == "scripted":
+        from longlens.backends.scripted import ScriptedBackend
+
+        return ScriptedBackend(load_script(script), model=model or "scripted")
+    raise LongLensError(f"unknown backend {name!r}; use one of {', '.join(BACKENDS)}")
+
+
+def load_script(path: str | Path | None) -> list:
+    """Replies for the scripted backend or server: a JSON list, or a text file with one reply per line."""
+    if path is None:
+        raise LongLensError("the scripted backend needs --script FILE (a JSON list of replies)")
+    p = Path(path)
+    if not p.is_file():
+        raise LongLensError(f"{p}: no such script file; give a JSON list of replies")
+    text = p.read_text(encoding="utf-8")
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError:
+        return [line.replace("\\n", "\n") for line in text.splitlines() if line.strip()]
+    if not isinstance(data, list):
+        raise LongLensError(f"{p}: a script is a JSON list of replies (strings or objects)")
+    return data

@@ -1,0 +1,94 @@
+"""`longlens ask VIDEO "QUESTION" [--option TEXT ...]`: answer one question, one line per step."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from longlens.agents.trace import Trace
+from longlens.agents.zoom import AGENTS, ZoomAgent, ZoomConfig
+from longlens.backends.base import GenConfig
+from longlens.backends.registry import BACKENDS, make_backend
+from longlens.cli._common import add_cache_options, cache_from, human_count
+from longlens.video import default_cache_dir
+
+
+def add_parser(sub, name):
+    p = sub.add_parser(name, help="answer a question about a video (zoom agent or a baseline)",
+                       description="Answer a question about a video and print one line per step.")
+    p.add_argument("video", help="path to a video file")
+    p.add_argument("question", help="the question")
+    p.add_argument("--option", action="append", default=[], metavar="TEXT",
+                   help="an answer option (repeat for A, B, C, ...); without options the question is open")
+    p.add_argument("--agent", choices=AGENTS, default="zoom", help="zoom (default) or a baseline")
+    p.add_argument("--backend", choices=BACKENDS, default="offline",
+                   help="offline (embedded, default), openai (any OpenAI-compatible server), scripted")
+    p.add_argument("--base-url", default="http://127.0.0.1:8000/v1", help="openai backend: server URL")
+    p.add_argument("--model", help="openai backend: model name (default: the only one served)")
+    p.add_argument("--api-key-env", default="OPENAI_API_KEY", help="environment variable holding the API key")
+    p.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for one reply (default 600)")
+    p.add_argument("--frames-as-images", action="store_true", help="send frames as images, for servers without video")
+    p.add_argument("--script", help="scripted backend: JSON list of replies")
+    p.add_argument("--max-steps", type=int, default=3, help="generations at most; the last is forced (default 3)")
+    p.add_argument("--template", choices=["a", "b", "c"], default="c", help="video template (default c)")
+    p.add_argument("--profile", default="love-r1", help="prompt profile (default love-r1)")
+    p.add_argument("--max-new-tokens", type=int, default=2048)
+    p.add_argument("--trace", help="write the trace here (default: a file under the cache folder)")
+    p.add_argument("--json", action="store_true", help="print the whole trace as JSON")
+    add_cache_options(p)
+    return p
+
+
+def step_line(step) -> str:
+    a = step.action
+    if a["kind"] == "zoom":
+        added = step.clip_added
+        what = f"zoom [{a['start_s']:g}, {a['end_s']:g}]" + (f" -> [{added[0]:g}, {added[1]:g}]" if added else "")
+    elif a["kind"] == "answer":
+        what = f"answer {a['text'][:40]}"
+    else:
+        what = "no action"
+    line = (f"step {step.index}  {what:<28} {step.frames_shown:>4} frames  "
+            f"{human_count(step.visual_tokens):>6} visual tokens  {step.latency_s:.1f} s")
+    if step.error:
+        line += f"  [model mistake: {step.error}]"
+    if step.note and ("stops" in step.note or "whole video" in step.note):
+        line += f"  ({step.note.split('; ')[-1]})"
+    return line
+
+
+def report(trace: Trace) -> None:
+    for step in trace.steps:
+        print(step_line(step))
+    if trace.choice and trace.options:
+        print(f"answer: {trace.choice} ({trace.options[ord(trace.choice) - 65]})")
+    else:
+        print(f"answer: {trace.answer or '(none)'}")
+    t = trace.totals
+    print(f"total: {t['steps']} steps, {t['frames_decoded']} frames decoded, "
+          f"{human_count(t['visual_tokens'])} visual tokens, {t['model_s']:.1f} s model, {t['wall_s']:.1f} s wall")
+
+
+def run(args) -> int:
+    cache = cache_from(args)
+    backend = make_backend(args.backend, base_url=args.base_url, model=args.model, api_key_env=args.api_key_env,
+                           timeout_s=args.timeout, frames_as_images=args.frames_as_images, script=args.script)
+    backend.check()
+    config = ZoomConfig(agent=args.agent, max_steps=args.max_steps, template=args.template, profile=args.profile,
+                        gen=GenConfig(max_new_tokens=args.max_new_tokens))
+    trace = ZoomAgent(backend, config, cache=cache).run(args.video, args.question, tuple(args.option))
+    path = Path(args.trace) if args.trace else _default_trace_path(cache, trace)
+    trace.save(path)
+    if args.json:
+        print(json.dumps(trace.to_dict(), indent=1))
+    else:
+        report(trace)
+        print(f"trace: {path}")
+    return 0
+
+
+def _default_trace_path(cache, trace: Trace) -> Path:
+    root = cache.root if cache else default_cache_dir()
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    return root / "traces" / f"{stamp}-{trace.video['id'][:8]}.json"

@@ -1,0 +1,121 @@
+"""The embedded offline backend on real generated videos: zoom finds and reads needles; uniform does worse."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from longlens.agents.zoom import ZoomAgent, ZoomConfig
+from longlens.backends.offline import OfflineBackend, ocr, vision
+from longlens.backends.offline.backend import _read_prompt
+from longlens.prompts import format_question, load_profile, zoom_messages
+from longlens.synth import make_video
+from longlens.video import FrameCache
+
+
+@pytest.fixture(scope="session")
+def needle_videos(tmp_path_factory):
+    """Five 30-minute 640x360 videos (10 fps, to keep them quick to make) with two text needles each."""
+    root = tmp_path_factory.mktemp("needles")
+    out = []
+    for seed in range(5):
+        path = root / f"v{seed}.mp4"
+        key = make_video(path, duration_s=1800, width=640, height=360, fps=10, seed=100 + seed, needles=2,
+                         needle_kinds=("text",))
+        out += [(path, n) for n in key.needles]
+    return out
+
+
+@pytest.fixture(scope="session")
+def object_video(tmp_path_factory):
+    path = tmp_path_factory.mktemp("objects") / "o.mp4"
+    key = make_video(path, duration_s=240, width=640, height=360, seed=7, needles=3, needle_kinds=("object",))
+    return path, key
+
+
+def test_zoom_reads_text_needles_and_uniform_does_worse(needle_videos, tmp_path, capsys):
+    backend = OfflineBackend()
+    cache = FrameCache(tmp_path / "cache")
+    zoom_right, zoom_tokens = 0, 0
+    for path, needle in needle_videos:
+        trace = ZoomAgent(backend, ZoomConfig(), cache=cache).run(path, needle.question, needle.options)
+        zoom_right += trace.choice == needle.answer
+        zoom_tokens = max(zoom_tokens, trace.steps[-1].visual_tokens)
+    # the uniform baseline gets at least the visual tokens of the zoom agent's largest final step
+    frames = math.ceil(zoom_tokens / (12 * 21) * 2)  # 336x588 frames: 12 x 21 tokens per 2 frames
+    uniform = ZoomConfig(agent="uniform", uniform_frames=frames)
+    uniform_right = 0
+    for path, needle in needle_videos:
+        trace = ZoomAgent(backend, uniform, cache=cache).run(path, needle.question, needle.options)
+        uniform_right += trace.choice == needle.answer
+        assert trace.steps[0].visual_tokens >= zoom_tokens
+    with capsys.disabled():
+        print(f"\noffline backend, 10 text needles in 30-minute videos: zoom {zoom_right}/10, "
+              f"uniform ({frames} frames, >= {zoom_tokens} visual tokens) {uniform_right}/10")
+    assert zoom_right >= 9
+    assert uniform_right <= zoom_right - 3
+
+
+def test_colour_and_shape_questions(object_video, tmp_path):
+    path, key = object_video
+    backend = OfflineBackend()
+    right = 0
+    for needle in key.needles:
+        trace = ZoomAgent(backend, ZoomConfig(), cache=FrameCache(tmp_path)).run(path, needle.question, needle.options)
+        right += trace.choice == needle.answer
+    assert right == len(key.needles)
+
+
+def test_open_question_answers_with_the_text_read(needle_videos, tmp_path):
+    path = needle_videos[0][0]
+    words = {n.content for p, n in needle_videos if p == path}  # two labels in this video
+    trace = ZoomAgent(OfflineBackend(), ZoomConfig(), cache=FrameCache(tmp_path)).run(
+        path, "What is written on the small white label?")
+    assert trace.answer in words and trace.choice is None
+
+
+def test_reads_the_prompt_it_is_given():
+    profile = load_profile()
+    text = format_question(profile, "Which word appears?", ["CAT", "DOG", "EMU", "OWL"])
+    fs = _frameset(np.zeros((4, 112, 196, 3), np.uint8))
+    p = _read_prompt(zoom_messages(profile, text, 600, fs, prefix=profile.answer_prefix))
+    assert p.question == "Which word appears?" and p.options == ["CAT", "DOG", "EMU", "OWL"] and p.forced
+    assert len(p.views) == 1 and p.views[0].span == (0.0, 600.0)
+
+
+def test_guess_is_said_to_be_a_guess():
+    profile = load_profile()
+    fs = _frameset(np.full((4, 112, 196, 3), 90, np.uint8))
+    messages = zoom_messages(profile, format_question(profile, "Why?", ["a", "b"]), 600, fs,
+                             prefix=profile.answer_prefix)
+    reply = OfflineBackend().generate(messages)
+    assert "guess" in reply.text and reply.prefix == profile.answer_prefix
+    assert reply.text.rstrip().endswith(("\\boxed{A}", "\\boxed{B}"))
+
+
+def test_text_matching_ignores_spaces_and_case():
+    assert ocr.match_score("ROCKET", "ro cket 44") == 1.0
+    assert ocr.match_score("Blue whale", "BLUEWHALE") == 1.0
+    assert 0.7 < ocr.match_score("TEAPOT", "TEAP0T") < 1.0
+    assert ocr.match_score("TEAPOT", "") == 0.0
+
+
+def test_colour_names_and_shapes():
+    assert vision.name_colour([240, 130, 20]) == "orange"
+    assert vision.name_colour([30, 60, 220]) == "blue"
+    assert vision.name_colour([200, 40, 190], ["red", "magenta"]) == "magenta"
+    for shape in ("circle", "square", "triangle", "star", "cross", "hexagon"):
+        mask = np.zeros((80, 80), bool)
+        mask[10:70, 10:70] = vision.shape_template(shape, 60, 60)
+        assert vision.name_shape(mask, ["circle", "square", "triangle", "star", "cross", "hexagon"])[0] == shape
+
+
+def _frameset(frames):
+    from longlens.video import FramePlan, FrameSet
+
+    n = len(frames)
+    plan = FramePlan("fast", tuple(range(n)), tuple(float(i) for i in range(n)), frames.shape[1], frames.shape[2],
+                     2.0, (0.0, float(n)))
+    return FrameSet(frames, tuple(range(n)), tuple(float(i) for i in range(n)), plan, "x.mp4", "x")
