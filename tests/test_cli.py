@@ -80,13 +80,13 @@ def test_ask_with_scripted_backend(coded_video, tmp_path, capsys):
     script = _script(tmp_path, ["I need to zoom in on the video.\n\n\\boxed{[4, 6]}", "\\boxed{B}"])
     trace_path = tmp_path / "t.json"
     rc = main(["ask", str(coded_video), "What colour?", *OPTS, "--backend", "scripted", "--script", script,
-               "--trace", str(trace_path)])
+               "--trace", str(trace_path), "--fast-mode", "accurate"])
     assert rc == 0
     out = capsys.readouterr().out
     assert "step 1  zoom [4, 6] -> [0, 11]" in out and "40 frames" in out
     assert "step 2  answer B" in out and "answer: B (green)" in out and f"trace: {trace_path}" in out
     trace = json.loads(trace_path.read_text())
-    assert trace["choice"] == "B" and len(trace["steps"]) == 2
+    assert trace["choice"] == "B" and len(trace["steps"]) == 2 and trace["config"]["fast_mode"] == "accurate"
 
 
 def test_ask_openai_backend_against_scripted_server(coded_video, tmp_path, capsys):

@@ -33,6 +33,9 @@ def add_parser(sub, name):
     p.add_argument("--max-steps", type=int, default=3, help="generations at most; the last is forced (default 3)")
     p.add_argument("--template", choices=["a", "b", "c"], default="c", help="video template (default c)")
     p.add_argument("--profile", default="love-r1", help="prompt profile (default love-r1)")
+    p.add_argument("--fast-mode", choices=["nearest", "accurate"], default="nearest",
+                   help="fast-view decoding: nearest (default, cheapest frame within half an interval) or "
+                        "accurate (the exact frames the reference samples)")
     p.add_argument("--max-new-tokens", type=int, default=2048)
     p.add_argument("--trace", help="write the trace here (default: a file under the cache folder)")
     p.add_argument("--json", action="store_true", help="print the whole trace as JSON")
@@ -76,7 +79,7 @@ def run(args) -> int:
                            timeout_s=args.timeout, frames_as_images=args.frames_as_images, script=args.script)
     backend.check()
     config = ZoomConfig(agent=args.agent, max_steps=args.max_steps, template=args.template, profile=args.profile,
-                        gen=GenConfig(max_new_tokens=args.max_new_tokens))
+                        fast_mode=args.fast_mode, gen=GenConfig(max_new_tokens=args.max_new_tokens))
     trace = ZoomAgent(backend, config, cache=cache).run(args.video, args.question, tuple(args.option))
     path = Path(args.trace) if args.trace else _default_trace_path(cache, trace)
     trace.save(path)
