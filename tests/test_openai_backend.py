@@ -122,3 +122,15 @@ def test_server_binds_loopback_and_records():
         assert server.url.startswith("http://127.0.0.1:")
         backend_for(server).generate((Message.text("user", "hello"),))
         assert server.requests[0]["messages"] == [{"role": "user", "content": "hello"}]
+
+
+def test_video_fps_modes_and_processor_refusal(coded_video):
+    with ScriptedServer([ZOOM + "\\boxed{[4, 6]}", "\\boxed{C}", ZOOM + "\\boxed{[4, 6]}", "\\boxed{C}"]) as server:
+        ZoomAgent(backend_for(server, video_fps="single"), ZoomConfig(max_steps=2)).run(coded_video, "Q?", OPTIONS)
+        ZoomAgent(backend_for(server, video_fps="off"), ZoomConfig(max_steps=2)).run(coded_video, "Q?", OPTIONS)
+    single, off = server.requests[1], server.requests[3]
+    assert isinstance(single["mm_processor_kwargs"]["fps"], float) and "mm_processor_kwargs" not in off
+    refusal = {"status": 400, "error": "fps must be of type float, got list"}
+    with ScriptedServer([ZOOM + "\\boxed{[4, 6]}", refusal]) as server:
+        with pytest.raises(BackendError, match="--video-fps single"):
+            ZoomAgent(backend_for(server), ZoomConfig(max_steps=2)).run(coded_video, "Q?", OPTIONS)

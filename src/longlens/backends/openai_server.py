@@ -30,6 +30,9 @@ from longlens.backends.wire import count_media, to_openai, video_fps
 from longlens.prompts.messages import Message, forced_prefix
 
 RETRYABLE_STATUS = {408, 409, 429, 500, 502, 503, 504}
+VIDEO_FPS = ("per-video", "single", "off")
+"""How ``mm_processor_kwargs.fps`` is sent: a list with one rate per video (transformers 4.x processors),
+the first video's rate only (processors that accept a single number, e.g. transformers 5.x), or not at all."""
 
 
 class OpenAIBackend(Backend):
@@ -45,7 +48,7 @@ class OpenAIBackend(Backend):
         retries: int = 3,
         backoff_s: float = 1.0,
         frames_as_images: bool = False,
-        send_fps: bool = True,
+        video_fps: str = "per-video",
         jpeg_quality: int = 95,
         extra_body: dict | None = None,
     ):
@@ -57,7 +60,9 @@ class OpenAIBackend(Backend):
         self.retries = retries
         self.backoff_s = backoff_s
         self.frames_as_images = frames_as_images
-        self.send_fps = send_fps
+        if video_fps not in VIDEO_FPS:
+            raise BackendError(f"video_fps must be one of {', '.join(VIDEO_FPS)}, got {video_fps!r}")
+        self.video_fps = video_fps
         self.jpeg_quality = jpeg_quality
         self.extra_body = dict(extra_body or {})
         key = os.environ.get(api_key_env) or "EMPTY"
@@ -105,8 +110,9 @@ class OpenAIBackend(Backend):
         if forced_prefix(messages) is not None:
             extra.update(continue_final_message=True, add_generation_prompt=False)
         fps = video_fps(messages)
-        if self.send_fps and fps and not self.frames_as_images:
-            extra.setdefault("mm_processor_kwargs", {})["fps"] = fps if len(fps) > 1 else fps[0]
+        if self.video_fps != "off" and fps and not self.frames_as_images:
+            value = fps if self.video_fps == "per-video" and len(fps) > 1 else fps[0]
+            extra.setdefault("mm_processor_kwargs", {})["fps"] = value
         if extra:
             body["extra_body"] = extra
         return body
@@ -151,6 +157,11 @@ class OpenAIBackend(Backend):
                 return False, BackendError(
                     f"the server refused {media['video']} video(s) / {media['image']} image(s) in one prompt "
                     f"({detail}); start vLLM with --limit-mm-per-prompt '{{\"video\": 3, \"image\": 0}}' or higher"
+                )
+            if "fps" in lowered:
+                return False, BackendError(
+                    f"the server's video processor rejected the per-video fps ({detail}); "
+                    "retry with --video-fps single (or off)"
                 )
             if exc.status_code == 404:
                 return False, BackendError(

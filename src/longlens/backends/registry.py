@@ -20,6 +20,7 @@ def make_backend(
     timeout_s: float = 600.0,
     retries: int = 3,
     frames_as_images: bool = False,
+    video_fps: str = "per-video",
     script: str | Path | None = None,
 ) -> Backend:
     if name == "offline":
@@ -30,7 +31,8 @@ def make_backend(
         from longlens.backends.openai_server import OpenAIBackend
 
         return OpenAIBackend(base_url or "http://127.0.0.1:8000/v1", model, api_key_env=api_key_env,
-                             timeout_s=timeout_s, retries=retries, frames_as_images=frames_as_images)
+                             timeout_s=timeout_s, retries=retries, frames_as_images=frames_as_images,
+                             video_fps=video_fps)
     if name == "scripted":
         from longlens.backends.scripted import ScriptedBackend
 

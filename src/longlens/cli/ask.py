@@ -29,6 +29,8 @@ def add_parser(sub, name):
     p.add_argument("--api-key-env", default="OPENAI_API_KEY", help="environment variable holding the API key")
     p.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for one reply (default 600)")
     p.add_argument("--frames-as-images", action="store_true", help="send frames as images, for servers without video")
+    p.add_argument("--video-fps", choices=["per-video", "single", "off"], default="per-video",
+                   help="openai backend: send each video's sampling rate (default), only the first, or none")
     p.add_argument("--script", help="scripted backend: JSON list of replies")
     p.add_argument("--max-steps", type=int, default=3, help="generations at most; the last is forced (default 3)")
     p.add_argument("--template", choices=["a", "b", "c"], default="c", help="video template (default c)")
@@ -76,7 +78,8 @@ def report(trace: Trace) -> None:
 def run(args) -> int:
     cache = cache_from(args)
     backend = make_backend(args.backend, base_url=args.base_url, model=args.model, api_key_env=args.api_key_env,
-                           timeout_s=args.timeout, frames_as_images=args.frames_as_images, script=args.script)
+                           timeout_s=args.timeout, frames_as_images=args.frames_as_images,
+                           video_fps=args.video_fps, script=args.script)
     backend.check()
     config = ZoomConfig(agent=args.agent, max_steps=args.max_steps, template=args.template, profile=args.profile,
                         fast_mode=args.fast_mode, gen=GenConfig(max_new_tokens=args.max_new_tokens))
