@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from contextlib import suppress
 
 from longlens.backends.registry import load_script
 from longlens.backends.server import ScriptedServer
@@ -24,10 +25,9 @@ def run(args) -> int:
                             repeat_last=args.repeat_last).start()
     print(f"serving {args.model} at {server.url} ({len(server.script)} scripted replies); Ctrl-C stops", flush=True)
     try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        pass
+        with suppress(KeyboardInterrupt):
+            while True:
+                time.sleep(3600)
     finally:
         server.stop()
         print(f"served {len(server.requests)} requests")

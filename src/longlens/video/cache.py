@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -64,15 +65,11 @@ class FrameCache:
             return None
         got = store.read(path)
         if got is None:  # truncated or corrupted: drop it, the caller recomputes
-            try:
+            with suppress(OSError):
                 path.unlink()
-            except OSError:
-                pass
             return None
-        try:
+        with suppress(OSError):
             os.utime(path)  # mark as recently used
-        except OSError:
-            pass
         return got
 
     def put(self, section: str, key: str, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
@@ -103,11 +100,9 @@ class FrameCache:
         for _, size, path in sorted(entries):
             if total - freed <= limit:
                 break
-            try:
+            with suppress(OSError):
                 path.unlink()
                 freed += size
-            except OSError:
-                pass
         return freed
 
     def clear(self) -> int:

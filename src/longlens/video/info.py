@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from contextlib import suppress
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -95,11 +96,8 @@ def _check_file(path: Path) -> None:
         raise VideoError(path, "is a directory, not a video file")
     if path.stat().st_size == 0:
         raise VideoError(path, "empty file (0 bytes); re-download or re-encode it")
-    try:
-        with open(path, "rb"):
-            pass
-    except OSError as exc:
-        raise VideoError(path, f"cannot be read ({exc.strerror}); check its permissions") from exc
+    if not os.access(path, os.R_OK):
+        raise VideoError(path, "cannot be read (permission denied); check its permissions")
 
 
 def _looks_like_mp4(path: Path) -> bool:
@@ -142,11 +140,10 @@ def _declared_video_seconds(container, stream) -> float:
         return float(stream.duration * stream.time_base)
     tag = (stream.metadata or {}).get("DURATION") or (stream.metadata or {}).get("duration")
     if tag:
-        try:
-            h, m, sec = tag.split(":")
-            return int(h) * 3600 + int(m) * 60 + float(sec)
-        except ValueError:
-            pass
+        parts = tag.split(":")
+        if len(parts) == 3:
+            with suppress(ValueError):
+                return int(parts[0]) * 3600 + int(parts[1]) * 60 + float(parts[2])
     if len(container.streams) == 1 and container.duration:
         return container.duration / 1e6
     return 0.0

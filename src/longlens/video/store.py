@@ -14,6 +14,7 @@ import os
 import struct
 import tempfile
 import zlib
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
@@ -57,10 +58,8 @@ def write(path: Path, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> No
             f.truncate(data_start + offset)
         os.replace(tmp, path)
     except BaseException:
-        try:
+        with suppress(OSError):
             os.unlink(tmp)
-        except OSError:
-            pass
         raise
 
 

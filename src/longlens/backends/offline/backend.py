@@ -167,7 +167,7 @@ class OfflineBackend(Backend):
     def _evidence(self, view: _View, kind: str, p: _Prompt) -> tuple[str, str] | None:
         frames = view.frames
         t, h, w, _ = frames.shape
-        keep = ~vision._stamp_mask(h, w)
+        keep = ~vision.stamp_mask(h, w)
         if kind == "text":
             return self._read(view, keep, p)
         vivid = vision.vivid_mask(frames) & keep

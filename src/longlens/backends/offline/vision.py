@@ -28,7 +28,7 @@ COLOUR_NAMES: dict[str, tuple[int, int, int]] = {
 }
 
 
-def _stamp_mask(h: int, w: int) -> np.ndarray:
+def stamp_mask(h: int, w: int) -> np.ndarray:
     """True where the red timestamp may be drawn (bottom-right), so it is never mistaken for content."""
     x, y, _ = stamp_layout("8888", w, h)
     mask = np.zeros((h, w), dtype=bool)
@@ -111,7 +111,7 @@ def find_candidates(
     t, h, w, _ = frames.shape
     if t == 0:
         return []
-    keep = ~_stamp_mask(h, w)
+    keep = ~stamp_mask(h, w)
     step = (times_s[-1] - times_s[0]) / max(t - 1, 1)
     out: list[Candidate] = []
     for kind, masks in (("text", white_mask(frames)), ("object", vivid_mask(frames))):
