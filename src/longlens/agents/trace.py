@@ -34,6 +34,12 @@ class Step:
     """Frames decoded to build this step's prompt (0 when they came from memory or the cache)."""
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
+    cached_tokens: int | None = None
+    """Prompt tokens the backend served from a kept KV cache (the hf backend's prefix reuse)."""
+    media_tokens: list[int] | None = None
+    """Tokens of each video/image as the model's processor counted them, when the backend reports it."""
+    timings: dict | None = None
+    """The backend's own breakdown of `latency_s` (process_s, prefill_s, decode_s ...), when it has one."""
     latency_s: float = 0.0
     error: str | None = None
     note: str | None = None
@@ -90,6 +96,7 @@ def totals(steps: list[Step], wall_s: float) -> dict:
         "visual_tokens": sum(s.visual_tokens for s in steps),
         "prompt_tokens": sum(s.prompt_tokens or 0 for s in steps) or None,
         "completion_tokens": sum(s.completion_tokens or 0 for s in steps) or None,
+        "cached_tokens": sum(s.cached_tokens or 0 for s in steps) or None,
         "model_s": round(sum(s.latency_s for s in steps), 3),
         "wall_s": round(wall_s, 3),
         "errors": sum(1 for s in steps if s.error),

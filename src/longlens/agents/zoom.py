@@ -28,6 +28,7 @@ from longlens.backends.base import Backend, GenConfig
 from longlens.prompts import ClipView, Text, Video, format_question, load_profile, zoom_messages
 from longlens.prompts.zoom import LETTERS
 from longlens.video import FrameCache, FrameSet, VideoInfo, decode, fast_plan, open_video, slow_plan, uniform_plan
+from longlens.video.plan import PATCH
 
 AGENTS = ("zoom", "no-zoom", "unified-zoom", "random-zoom", "uniform")
 
@@ -110,6 +111,9 @@ class ZoomConfig:
     uniform_frames: int = 64
     uniform_budget: int = 256 * 28 * 28
     random_clip_s: float = 30.0
+    frame_factor: int | None = None
+    """Side of one visual token in pixels (frame sizes are multiples of it); None: the backend's (28 unless
+    it says otherwise, e.g. 32 for a Qwen3-VL model in the hf backend)."""
     seed: int = 0
     policy: IntervalPolicy = field(default_factory=IntervalPolicy)
     gen: GenConfig = field(default_factory=GenConfig)
@@ -129,18 +133,19 @@ class ZoomAgent:
         self.config = config
         self.cache = cache
         self.profile = load_profile(config.profile)
+        self.factor = config.frame_factor or getattr(backend, "frame_factor", None) or PATCH
 
     # -------------------------------------------------------------- frames
     def _fast(self, info: VideoInfo) -> FrameSet:
         c = self.config
         plan = fast_plan(info, max_frames=c.fast_frames, budget=c.fast_budget, short_video_s=c.short_video_s,
-                         mode=c.fast_mode)
+                         mode=c.fast_mode, factor=self.factor)
         return decode(info, plan, cache=self.cache)
 
     def _clip(self, info: VideoInfo, start: float, end: float) -> ClipView:
         c = self.config
         plan = slow_plan(info, start, end, max_frames=c.slow_frames, budget=c.slow_budget,
-                         short_video_s=c.short_video_s)
+                         short_video_s=c.short_video_s, factor=self.factor)
         return ClipView(start, end, decode(info, plan, cache=self.cache))
 
     # -------------------------------------------------------------- the loop
@@ -164,7 +169,8 @@ class ZoomAgent:
             return 0
 
         if c.agent == "uniform":
-            fs = decode(info, uniform_plan(info, c.uniform_frames, budget=c.uniform_budget), cache=self.cache)
+            plan = uniform_plan(info, c.uniform_frames, budget=c.uniform_budget, factor=self.factor)
+            fs = decode(info, plan, cache=self.cache)
             fresh.add(id(fs))
             messages = zoom_messages(self.profile, question_text, duration, fs, template="c",
                                      prefix=self.profile.answer_prefix)
@@ -235,12 +241,15 @@ class ZoomAgent:
             forced_prefix=completion.prefix or None,
             completion=completion.text,
             action={"kind": action.kind, **asdict(action)},
-            visual_tokens=tokens,
+            visual_tokens=sum(completion.usage.visual_tokens) if completion.usage.visual_tokens else tokens,
             frames_shown=sum(len(p.frames) if isinstance(p, Video) else 1
                              for m in messages for p in m.parts if not isinstance(p, Text)),
             frames_decoded=decoded,
             prompt_tokens=completion.usage.prompt_tokens,
             completion_tokens=completion.usage.completion_tokens,
+            cached_tokens=completion.usage.cached_tokens,
+            media_tokens=list(completion.usage.visual_tokens) if completion.usage.visual_tokens is not None else None,
+            timings=dict(completion.timings) or None,
             latency_s=round(completion.latency_s, 4),
             error=error,
         )

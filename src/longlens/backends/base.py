@@ -33,8 +33,20 @@ class GenConfig:
 
 @dataclass(frozen=True)
 class Usage:
+    """Token counts as the model saw them (None where a backend cannot tell)."""
+
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
+    cached_tokens: int | None = None
+    """Prompt tokens served from a kept KV cache instead of being recomputed."""
+    visual_tokens: tuple[int, ...] | None = None
+    """Tokens of each video or image in the prompt, in order, from the real processor output."""
+
+    @property
+    def text_tokens(self) -> int | None:
+        if self.prompt_tokens is None or self.visual_tokens is None:
+            return None
+        return self.prompt_tokens - sum(self.visual_tokens)
 
 
 @dataclass(frozen=True)
@@ -47,6 +59,8 @@ class Completion:
     latency_s: float = 0.0
     model: str = ""
     finish_reason: str | None = None
+    timings: dict = field(default_factory=dict)
+    """Where the time went, in seconds, for backends that know (process_s, prefill_s, decode_s ...)."""
 
     @property
     def full_text(self) -> str:

@@ -1,4 +1,4 @@
-"""Backends by name: ``make_backend("offline" | "openai" | "scripted", **options)``."""
+"""Backends by name: ``make_backend("offline" | "openai" | "hf" | "scripted", **options)``."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 from longlens.backends.base import Backend
 from longlens.errors import LongLensError
 
-BACKENDS = ("offline", "openai", "scripted")
+BACKENDS = ("offline", "openai", "hf", "scripted")
 
 
 def make_backend(
@@ -22,6 +22,12 @@ def make_backend(
     frames_as_images: bool = False,
     video_fps: str = "per-video",
     script: str | Path | None = None,
+    model_path: str | Path | None = None,
+    device: str | None = None,
+    dtype: str = "auto",
+    attn_implementation: str | None = None,
+    kv_reuse: bool = True,
+    rope: str = "trained",
 ) -> Backend:
     if name == "offline":
         from longlens.backends.offline import OfflineBackend
@@ -33,6 +39,13 @@ def make_backend(
         return OpenAIBackend(base_url or "http://127.0.0.1:8000/v1", model, api_key_env=api_key_env,
                              timeout_s=timeout_s, retries=retries, frames_as_images=frames_as_images,
                              video_fps=video_fps)
+    if name == "hf":
+        if model_path is None:
+            raise LongLensError("the hf backend needs --model-path DIR (a local model folder)")
+        from longlens.backends.hf import HFBackend
+
+        return HFBackend(model_path, device=device, dtype=dtype, attn_implementation=attn_implementation,
+                         kv_reuse=kv_reuse, rope=rope)
     if name == "scripted":
         from longlens.backends.scripted import ScriptedBackend
 

@@ -79,7 +79,7 @@ class FrameSet:
     @property
     def visual_tokens(self) -> int:
         t, h, w, _ = self.frames.shape
-        return visual_tokens(t, h, w)
+        return visual_tokens(t, h, w, self.plan.factor)
 
 
 # ---------------------------------------------------------------- choosing frames

@@ -56,14 +56,17 @@ def smart_resize(
     return h_bar, w_bar
 
 
-def frame_size(height: int, width: int, budget: int) -> tuple[int, int]:
-    """(h, w) for a pixel `budget` per frame: ``smart_resize(min_pixels=P, max_pixels=int(1.05 P))``."""
-    return smart_resize(height, width, factor=PATCH, min_pixels=budget, max_pixels=int(budget * 1.05))
+def frame_size(height: int, width: int, budget: int, factor: int = PATCH) -> tuple[int, int]:
+    """(h, w) for a pixel `budget` per frame: ``smart_resize(min_pixels=P, max_pixels=int(1.05 P))``.
+
+    `factor` is the side of one visual token: 28 for Qwen2/2.5-VL (the checkpoints' protocol), 32 for Qwen3-VL.
+    """
+    return smart_resize(height, width, factor=factor, min_pixels=budget, max_pixels=int(budget * 1.05))
 
 
-def visual_tokens(n_frames: int, height: int, width: int) -> int:
+def visual_tokens(n_frames: int, height: int, width: int, factor: int = PATCH) -> int:
     """LLM tokens for a video of `n_frames` at `height` x `width` (odd counts pad the last patch)."""
-    return math.ceil(n_frames / TEMPORAL_PATCH) * (height // PATCH) * (width // PATCH)
+    return math.ceil(n_frames / TEMPORAL_PATCH) * (height // factor) * (width // factor)
 
 
 # ---------------------------------------------------------------- reference linspace
@@ -111,6 +114,8 @@ class FramePlan:
     """In `nearest` mode: how far from its target time a returned frame may be."""
     stamp: bool = True
     """Draw the red floor-second timestamp on each frame (before resizing)."""
+    factor: int = PATCH
+    """Side in pixels of one visual token; height and width are multiples of it."""
 
     def __post_init__(self):
         if len(self.indices) != len(self.times_s):
@@ -124,7 +129,7 @@ class FramePlan:
 
     @property
     def visual_tokens(self) -> int:
-        return visual_tokens(self.n_frames, self.height, self.width)
+        return visual_tokens(self.n_frames, self.height, self.width, self.factor)
 
     def to_dict(self) -> dict:
         return {
@@ -137,6 +142,7 @@ class FramePlan:
             "mode": self.mode,
             "tolerance_s": self.tolerance_s,
             "stamp": self.stamp,
+            "factor": self.factor,
             "visual_tokens": self.visual_tokens,
         }
 
@@ -146,8 +152,8 @@ def budget_factor(info: VideoInfo, short_video_s: float = 60.0, short_factor: in
     return short_factor if info.duration_s < short_video_s else 1
 
 
-def _plan(info, kind, indices, budget, sample_fps, span, mode, tolerance_s, stamp) -> FramePlan:
-    h, w = frame_size(info.height, info.width, budget)
+def _plan(info, kind, indices, budget, sample_fps, span, mode, tolerance_s, stamp, factor=PATCH) -> FramePlan:
+    h, w = frame_size(info.height, info.width, budget, factor)
     times = info.times_s
     return FramePlan(
         kind=kind,
@@ -160,6 +166,7 @@ def _plan(info, kind, indices, budget, sample_fps, span, mode, tolerance_s, stam
         mode=mode,
         tolerance_s=tolerance_s,
         stamp=stamp,
+        factor=factor,
     )
 
 
@@ -174,6 +181,7 @@ def fast_plan(
     mode: Mode = "nearest",
     tolerance: float = 0.5,
     stamp: bool = True,
+    factor: int = PATCH,
 ) -> FramePlan:
     """The fast view: the whole video, `fps` frames per second capped at `max_frames`, low resolution.
 
@@ -196,6 +204,7 @@ def fast_plan(
         mode,
         tolerance * interval if mode == "nearest" else 0.0,
         stamp,
+        factor,
     )
 
 
@@ -235,6 +244,7 @@ def slow_plan(
     short_factor: int = 2,
     mode: Mode = "accurate",
     stamp: bool = True,
+    factor: int = PATCH,
 ) -> FramePlan:
     """A slow (zoom-in) clip [start_s, end_s]: `fps` frames per second capped at `max_frames`, high res."""
     idx, s, e = clip_frames(info, start_s, end_s, max_frames=max_frames, fps=fps)
@@ -249,6 +259,7 @@ def slow_plan(
         mode,
         0.0,
         stamp,
+        factor,
     )
 
 
@@ -259,10 +270,11 @@ def uniform_plan(
     budget: int = 256 * PATCH * PATCH,
     mode: Mode = "accurate",
     stamp: bool = True,
+    factor: int = PATCH,
 ) -> FramePlan:
     """`n_frames` spread uniformly over the whole video at one pixel budget (the uniform baseline)."""
     if n_frames < 1:
         raise PlanError(f"a uniform plan needs at least 1 frame, got {n_frames}")
     idx = reference_linspace(0, info.n_frames - 1, n_frames)
     sample_fps = round(n_frames / max(info.n_frames - 1, 1) * info.fps, 2)
-    return _plan(info, "uniform", idx, budget, sample_fps, (0.0, info.duration_s), mode, 0.0, stamp)
+    return _plan(info, "uniform", idx, budget, sample_fps, (0.0, info.duration_s), mode, 0.0, stamp, factor)

@@ -1,0 +1,415 @@
+"""In-process transformers backend for Qwen2-VL, Qwen2.5-VL and Qwen3-VL checkpoints (LOVE-R1 included).
+
+What it does with a request:
+
+* Frames go in as the arrays the video layer decoded, each video with a `VideoMetadata` that gives the
+  processor its true sampling rate (Qwen2/2.5-VL: ``second_per_grid_ts = 2 / fps``, the temporal axis of
+  mRoPE) or its true frame times (Qwen3-VL: the ``<t seconds>`` stamps). The processor never opens files.
+* The processor's pixel limits are widened at load so frames already on the model's grid (multiples of
+  28, or 32 for Qwen3-VL) pass through unchanged; others are only rounded to the grid.
+* The prompt is the model's own chat template with the generation prompt, plus the forced assistant
+  prefix when the conversation ends with one (the model continues from it).
+* Positions: Qwen2/2.5-VL use the trained mRoPE rule (see rope.py); Qwen3-VL uses the library's.
+* **Prefix KV reuse.** The tokens up to the end of the first video (in the zoom template: the system
+  prompt and the whole fast view) are the same at every step of a question. Their KV cache is computed
+  once and kept (one entry, keyed by the exact text and pixels); the next request with the same prefix
+  only pays for the vision encoder on its own clips and the prefill of its tail. After each generation
+  the cache is cut back to the prefix. ``kv_reuse=False`` prefills everything in one pass instead.
+* Decoding is a plain loop over the model's forward (greedy by default, or temperature/top-k/top-p with
+  a seeded generator), so both paths share it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from longlens._imports import require
+from longlens.backends.base import DEFAULT_GEN, Backend, BackendError, Completion, GenConfig, Usage
+from longlens.prompts.messages import Image, Message, Text, Video, forced_prefix
+
+ROPE_RULES = ("trained", "transformers")
+DTYPES = ("auto", "bfloat16", "float16", "float32")
+_PLACEHOLDER = {"video": "<|vision_start|><|video_pad|><|vision_end|>",
+                "image": "<|vision_start|><|image_pad|><|vision_end|>"}
+
+
+@dataclass
+class _Segment:
+    """A tokenised stretch of the prompt with its media tensors."""
+
+    input_ids: object  # LongTensor (L,)
+    token_types: object  # LongTensor (L,): 0 text, 1 image, 2 video
+    grids: list  # (t, h, w) per image/video, in order
+    kinds: list  # 1 (image) or 2 (video) per grid
+    second_per_grid: list  # per video
+    inputs: dict  # pixel tensors and grids for the forward
+
+
+@dataclass
+class _Prefix:
+    key: str
+    segment: _Segment
+    cache: object  # transformers Cache holding exactly the prefix
+
+
+class HFBackend(Backend):
+    name = "hf"
+
+    def __init__(
+        self,
+        model_path: str | Path,
+        *,
+        device: str | None = None,
+        dtype: str = "auto",
+        attn_implementation: str | None = None,
+        kv_reuse: bool = True,
+        rope: str = "trained",
+    ):
+        path = Path(model_path).expanduser()
+        if not path.is_dir():
+            raise BackendError(f"--model-path {path}: no such directory; give a local model folder "
+                               "(download it first, e.g. `hf download Qwen/Qwen2.5-VL-7B-Instruct --local-dir DIR`)")
+        if not (path / "config.json").is_file():
+            raise BackendError(f"--model-path {path}: not a model folder (no config.json); give the folder "
+                               "that holds config.json and the weights")
+        if dtype not in DTYPES:
+            raise BackendError(f"--dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
+        if rope not in ROPE_RULES:
+            raise BackendError(f"rope must be one of {', '.join(ROPE_RULES)}, got {rope!r}")
+        torch = require("torch", "hf", "the transformers backend")
+        from longlens.backends.hf.torchvision_shim import install
+
+        install()
+        transformers = require("transformers", "hf", "the transformers backend")
+        self._torch = torch
+        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        if dtype == "auto":
+            dtype = "bfloat16" if self.device.startswith("cuda") else "float32"
+        self.dtype = dtype
+        self.kv_reuse = kv_reuse
+        self.rope = rope
+        self.model = path.name
+        self.path = path
+        kwargs = {"local_files_only": True, "dtype": getattr(torch, dtype)}
+        if attn_implementation:
+            kwargs["attn_implementation"] = attn_implementation
+        try:
+            self.processor = transformers.AutoProcessor.from_pretrained(path, local_files_only=True)
+            self.net = transformers.AutoModelForImageTextToText.from_pretrained(path, **kwargs)
+        except (OSError, ValueError) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise BackendError(f"--model-path {path}: cannot load the model ({first})") from exc
+        self.net.to(self.device).eval()
+        self.family = self.net.config.model_type  # qwen2_vl, qwen2_5_vl, qwen3_vl, qwen3_vl_moe
+        if self.family not in ("qwen2_vl", "qwen2_5_vl", "qwen3_vl", "qwen3_vl_moe"):
+            raise BackendError(f"--model-path {path}: model type {self.family!r} is not a Qwen-VL model; "
+                               "the hf backend runs Qwen2-VL, Qwen2.5-VL and Qwen3-VL checkpoints")
+        self._open_pixel_limits()
+        tok = self.processor.tokenizer
+        self._video_id = tok.convert_tokens_to_ids("<|video_pad|>")
+        self._image_id = tok.convert_tokens_to_ids("<|image_pad|>")
+        eos = self.net.generation_config.eos_token_id
+        eos = eos if isinstance(eos, list) else [eos] if eos is not None else []
+        self._eos = {int(e) for e in eos} | {tok.convert_tokens_to_ids("<|im_end|>")}
+        self._prefix: _Prefix | None = None
+        self._lock = threading.Lock()
+
+    # ------------------------------------------------------------------ set-up
+    @property
+    def frame_factor(self) -> int:
+        """Side in pixels of one visual token (patch size x merge size): 28, or 32 for Qwen3-VL."""
+        vp = self.processor.video_processor
+        return int(vp.patch_size * vp.merge_size)
+
+    def _open_pixel_limits(self) -> None:
+        """Pixel limits that let frames on the grid pass unchanged (never upscale to a minimum budget)."""
+        f = self.frame_factor
+        size = {"shortest_edge": f * f, "longest_edge": 16384 * f * f}
+        for proc in (self.processor.video_processor, getattr(self.processor, "image_processor", None)):
+            if proc is None:
+                continue
+            proc.size = type(proc.size)(**size) if not isinstance(proc.size, dict) else dict(size)
+            for attr, value in (("min_pixels", f * f), ("max_pixels", 16384 * f * f)):
+                if getattr(proc, attr, None) is not None:
+                    setattr(proc, attr, value)
+        vp = self.processor.video_processor
+        vp.do_sample_frames = False
+        if hasattr(vp, "cap_pixels_per_frame"):
+            vp.cap_pixels_per_frame = False
+
+    def describe(self) -> str:
+        return f"hf:{self.model}"
+
+    # ------------------------------------------------------------------ rendering
+    def _render(self, messages: tuple[Message, ...]) -> tuple[str, list]:
+        """The prompt text (chat template + generation prompt + forced prefix) and the media in order."""
+        prefix = forced_prefix(messages)
+        if prefix is not None:
+            messages = messages[:-1]
+        conv, media = [], []
+        for m in messages:
+            if all(isinstance(p, Text) for p in m.parts):
+                conv.append({"role": m.role, "content": m.plain_text})
+                continue
+            content = []
+            for p in m.parts:
+                if isinstance(p, Text):
+                    content.append({"type": "text", "text": p.text})
+                elif isinstance(p, Video):
+                    content.append({"type": "video"})
+                    media.append(p)
+                elif isinstance(p, Image):
+                    content.append({"type": "image"})
+                    media.append(p)
+            conv.append({"role": m.role, "content": content})
+        text = self.processor.apply_chat_template(conv, tokenize=False, add_generation_prompt=True)
+        return text + (prefix or ""), media
+
+    def _metadata(self, video: Video):
+        from transformers.video_utils import VideoMetadata
+
+        fs = video.frames
+        n = len(fs)
+        if self.family.startswith("qwen3"):
+            # timestamps = frames_indices / fps: milliseconds give each frame its true time
+            ms = [round(t * 1000) for t in fs.times_s]
+            return VideoMetadata(total_num_frames=max(ms) + 1, fps=1000.0, frames_indices=ms)
+        # sampled_fps = len(frames_indices) / total_num_frames * fps = the plan's rate, exactly
+        return VideoMetadata(total_num_frames=n, fps=float(fs.plan.sample_fps), frames_indices=list(range(n)))
+
+    def _segment(self, text: str, media: list) -> _Segment:
+        torch = self._torch
+        videos = [m for m in media if isinstance(m, Video)]
+        images = [m for m in media if isinstance(m, Image)]
+        kwargs = {}
+        if videos:
+            kwargs["videos"] = [v.frames.frames for v in videos]
+            kwargs["video_metadata"] = [self._metadata(v) for v in videos]
+        if images:
+            kwargs["images"] = [i.pixels for i in images]
+        out = self.processor(text=[text], return_tensors="pt", **kwargs)
+        ids = out["input_ids"][0]
+        types = torch.zeros_like(ids)
+        types[ids == self._image_id] = 1
+        types[ids == self._video_id] = 2
+        grids, vgrids, igrids = [], iter(out.get("video_grid_thw", [])), iter(out.get("image_grid_thw", []))
+        for m in media:
+            grids.append([int(x) for x in next(vgrids if isinstance(m, Video) else igrids)])
+        spg = [float(x) for x in out.get("second_per_grid_ts", [])] or [
+            self.processor.video_processor.temporal_patch_size / v.frames.plan.sample_fps for v in videos]
+        inputs = {k: out[k] for k in ("pixel_values_videos", "video_grid_thw", "pixel_values", "image_grid_thw")
+                  if k in out}
+        kinds = [2 if isinstance(m, Video) else 1 for m in media]
+        return _Segment(ids, types, grids, kinds, spg, inputs)
+
+    def _split(self, text: str, media: list) -> tuple[tuple[str, list], tuple[str, list]] | None:
+        """Prompt text and media up to the end of the first video, and the rest; None if no video leads."""
+        if not media or not isinstance(media[0], Video):
+            return None
+        first = text.find(_PLACEHOLDER["video"])
+        image = text.find(_PLACEHOLDER["image"])
+        if first < 0 or (0 <= image < first):
+            return None
+        cut = first + len(_PLACEHOLDER["video"])
+        return (text[:cut], media[:1]), (text[cut:], media[1:])
+
+    def _prefix_key(self, text: str, video: Video) -> str:
+        h = hashlib.blake2b(digest_size=16)
+        h.update(text.encode())
+        fs = video.frames
+        h.update(repr((fs.frames.shape, fs.plan.sample_fps, fs.times_s)).encode())
+        h.update(memoryview(fs.frames.reshape(-1)))
+        return h.hexdigest()
+
+    # ------------------------------------------------------------------ inputs for a forward pass
+    def encode(self, messages: tuple[Message, ...], continuation: str = "") -> dict:
+        """Model inputs for `messages` followed by `continuation` (e.g. a target reply for training).
+
+        The same text, pixels, metadata and positions as `generate` uses: a forward with
+        ``model(**backend.encode(messages, reply))`` sees exactly what inference saw, plus the reply.
+        Keys: input_ids (1, L), position_ids (3, 1, L), mm_token_type_ids (1, L) and the media tensors.
+        """
+        text, media = self._render(messages)
+        segment = self._segment(text + continuation, media)
+        return {"input_ids": segment.input_ids[None], "position_ids": self._positions([segment]),
+                "mm_token_type_ids": segment.token_types[None].int(), **segment.inputs}
+
+    # ------------------------------------------------------------------ model calls
+    def _positions(self, segments: list[_Segment]):
+        """(3, 1, L) positions of the concatenated segments."""
+        torch = self._torch
+        types = torch.cat([s.token_types for s in segments])
+        grids = [g for s in segments for g in s.grids]
+        spg = [x for s in segments for x in s.second_per_grid]
+        cfg = self.net.config
+        if self.family.startswith("qwen2") and self.rope == "trained":
+            from longlens.backends.hf.rope import mrope_positions
+
+            merge = cfg.vision_config.spatial_merge_size
+            tps = getattr(cfg.vision_config, "tokens_per_second", 1.0)
+            if self.family == "qwen2_vl":
+                spg = [1.0] * len(spg)  # Qwen2-VL has no time scaling: one position per temporal patch
+            return mrope_positions(types, grids, spg, merge=merge, tokens_per_second=tps)[:, None, :]
+        ids = torch.cat([s.input_ids for s in segments])[None]
+        kinds = [k for s in segments for k in s.kinds]
+        vgrid = [g for g, k in zip(grids, kinds, strict=True) if k == 2]
+        igrid = [g for g, k in zip(grids, kinds, strict=True) if k == 1]
+        kw = {"mm_token_type_ids": types[None].int()}
+        if vgrid:
+            kw["video_grid_thw"] = torch.tensor(vgrid)
+        if igrid:
+            kw["image_grid_thw"] = torch.tensor(igrid)
+        if spg and self.family == "qwen2_5_vl":
+            kw["second_per_grid_ts"] = torch.tensor(spg)
+        positions, _ = self.net.model.get_rope_index(ids, **kw)
+        return positions
+
+    def _forward(self, segment: _Segment, positions, cache, *, last_only: bool = True):
+        torch = self._torch
+        dev = self.device
+        inputs = {k: v.to(dev) for k, v in segment.inputs.items()}
+        for k in ("pixel_values_videos", "pixel_values"):
+            if k in inputs:
+                inputs[k] = inputs[k].to(self.net.dtype)
+        with torch.inference_mode():
+            out = self.net(input_ids=segment.input_ids[None].to(dev), position_ids=positions.to(dev),
+                           past_key_values=cache, use_cache=True, logits_to_keep=1 if last_only else 0,
+                           mm_token_type_ids=segment.token_types[None].int().to(dev), **inputs)
+        return out.logits[0, -1].float()
+
+    def _new_cache(self):
+        from transformers import DynamicCache
+
+        return DynamicCache(config=self.net.config)
+
+    def _pick(self, logits, gen: GenConfig, generator):
+        torch = self._torch
+        if gen.temperature <= 0:
+            return int(torch.argmax(logits))
+        logits = logits / gen.temperature
+        if gen.top_k:
+            kth = torch.topk(logits, min(gen.top_k, logits.numel())).values[-1]
+            logits = logits.masked_fill(logits < kth, float("-inf"))
+        probs = torch.softmax(logits, dim=-1)
+        if gen.top_p < 1.0:
+            sorted_p, order = torch.sort(probs, descending=True)
+            drop = sorted_p.cumsum(0) - sorted_p > gen.top_p
+            sorted_p[drop] = 0
+            probs = torch.zeros_like(probs).scatter(0, order, sorted_p)
+        return int(torch.multinomial(probs / probs.sum(), 1, generator=generator))
+
+    def _decode(self, logits, cache, next_pos: int, gen: GenConfig) -> tuple[list[int], str]:
+        torch = self._torch
+        generator = None
+        if gen.temperature > 0:
+            generator = torch.Generator(device="cpu")
+            generator.manual_seed(gen.seed if gen.seed is not None else int(time.time_ns()))
+        tok = self.processor.tokenizer
+        out: list[int] = []
+        reason = "length"
+        for i in range(gen.max_new_tokens):
+            t = self._pick(logits.cpu() if generator is not None else logits, gen, generator)
+            if t in self._eos:
+                reason = "stop"
+                break
+            out.append(t)
+            if gen.stop and any(s in tok.decode(out, skip_special_tokens=True) for s in gen.stop):
+                reason = "stop"
+                break
+            if i + 1 == gen.max_new_tokens:
+                break
+            pos = torch.full((3, 1, 1), next_pos + i, dtype=torch.long)
+            with torch.inference_mode():
+                o = self.net(input_ids=torch.tensor([[t]], device=self.device), position_ids=pos.to(self.device),
+                             past_key_values=cache, use_cache=True)
+            logits = o.logits[0, -1].float()
+        return out, reason
+
+    # ------------------------------------------------------------------ generate
+    def generate(self, messages: tuple[Message, ...], gen: GenConfig = DEFAULT_GEN) -> Completion:
+        with self._lock:
+            return self._generate(messages, gen)
+
+    def _generate(self, messages: tuple[Message, ...], gen: GenConfig) -> Completion:
+        t0 = time.perf_counter()
+        timings: dict[str, float] = {}
+        text, media = self._render(messages)
+        split = self._split(text, media) if self.kv_reuse else None
+        cached = 0
+        if split is None:
+            self._prefix = None
+            segment = self._segment(text, media)
+            timings["process_s"] = time.perf_counter() - t0
+            positions = self._positions([segment])
+            cache = self._new_cache()
+            t1 = time.perf_counter()
+            logits = self._forward(segment, positions, cache)
+            timings["prefill_s"] = time.perf_counter() - t1
+            segments = [segment]
+        else:
+            (head_text, head_media), (tail_text, tail_media) = split
+            key = self._prefix_key(head_text, head_media[0])
+            if self._prefix is None or self._prefix.key != key:
+                self._prefix = None  # free the old cache before building the new one
+                t1 = time.perf_counter()
+                head = self._segment(head_text, head_media)
+                timings["prefix_process_s"] = time.perf_counter() - t1
+                cache = self._new_cache()
+                t1 = time.perf_counter()
+                self._forward(head, self._positions([head]), cache)
+                timings["prefix_prefill_s"] = time.perf_counter() - t1
+                self._prefix = _Prefix(key, head, cache)
+            else:
+                cached = len(self._prefix.segment.input_ids)
+            head, cache = self._prefix.segment, self._prefix.cache
+            t1 = time.perf_counter()
+            tail = self._segment(tail_text, tail_media)
+            timings["process_s"] = time.perf_counter() - t1
+            segments = [head, tail]
+            positions = self._positions(segments)[:, :, len(head.input_ids):]
+            t1 = time.perf_counter()
+            logits = self._forward(tail, positions, cache)
+            timings["prefill_s"] = time.perf_counter() - t1
+        n_prompt = sum(len(s.input_ids) for s in segments)
+        next_pos = int(positions[:, 0, -1].max()) + 1
+        t1 = time.perf_counter()
+        try:
+            ids, reason = self._decode(logits, cache, next_pos, gen)
+        finally:
+            if self._prefix is not None:
+                _crop(cache, len(self._prefix.segment.input_ids))
+        timings["decode_s"] = time.perf_counter() - t1
+        if self.device.startswith("cuda"):
+            self._torch.cuda.synchronize()
+        visual = tuple(int(g[0] * g[1] * g[2]) // self._merge2 for s in segments for g in s.grids)
+        usage = Usage(prompt_tokens=n_prompt, completion_tokens=len(ids), cached_tokens=cached,
+                      visual_tokens=visual)
+        return Completion(
+            text=self.processor.tokenizer.decode(ids, skip_special_tokens=True),
+            prefix=forced_prefix(messages) or "",
+            usage=usage,
+            latency_s=time.perf_counter() - t0,
+            model=self.model,
+            finish_reason=reason,
+            timings={k: round(v, 4) for k, v in timings.items()},
+        )
+
+    @property
+    def _merge2(self) -> int:
+        return int(self.processor.video_processor.merge_size) ** 2
+
+    def reset(self) -> None:
+        """Drop the kept prefix cache (frees its memory)."""
+        with self._lock:
+            self._prefix = None
+
+
+def _crop(cache, length: int) -> None:
+    """Cut a cache back to its first `length` positions (transformers 5: a negative count removes)."""
+    extra = cache.get_seq_length() - length
+    if extra > 0:
+        cache.crop(-extra)
