@@ -183,10 +183,17 @@ def test_kv_reuse_equals_recompute(tiny_dir, backend):
     again = [fresh.generate(m, gen) for m in three_steps(fast, clips)]
     assert [c.text for c in reused] == [c.text for c in again]
     assert all(c.usage.completion_tokens == 24 for c in reused)
-    prefix_tokens = reused[1].usage.cached_tokens
-    assert reused[0].usage.cached_tokens == 0 and prefix_tokens == reused[2].usage.cached_tokens > 8 * 28
+    cached = [c.usage.cached_tokens for c in reused]
+    assert cached[0] == 0 and cached[1] > 8 * 28  # step 2 reuses the system prompt and the fast view
+    assert cached[2] - cached[1] > 224  # step 3 also reuses the first clip (224 visual tokens)
     assert all(c.usage.cached_tokens == 0 for c in again)
     assert [c.usage.prompt_tokens for c in reused] == [c.usage.prompt_tokens for c in again]
+    # a clip that sorts before the kept one: only the fast view is reused, and the answer is unchanged
+    early = ClipView(0, 4, frameset(4, 224, 392, fps=1.0, start_s=0, seed=3))
+    backend.generate(three_steps(fast, clips)[1], gen)
+    both = zoom_messages(PROFILE, QUESTION, 64.0, fast, [early, clips[0]])
+    got = backend.generate(both, gen)
+    assert got.usage.cached_tokens == cached[1] and got.text == fresh.generate(both, gen).text
     # the step after a different fast view does not reuse the kept prefix
     other = backend.generate(three_steps(frameset(16, 112, 196, fps=0.25, seed=9), clips)[1], gen)
     assert other.usage.cached_tokens == 0
@@ -201,13 +208,8 @@ def test_kv_reuse_gives_the_same_logits(tiny_dir, backend):
     with torch.inference_mode():
         full = backend.net(**backend.encode(messages)).logits[0, -1]
     text, media = backend._render(messages)
-    (head_text, _), (tail_text, tail_media) = backend._split(text, media)
-    head = backend._prefix.segment
-    tail = backend._segment(tail_text, tail_media)
-    positions = backend._positions([head, tail])[:, :, len(head.input_ids):]
-    cache = backend._prefix.cache
-    reused = backend._forward(tail, positions, cache)
-    assert torch.allclose(full, reused, atol=1e-5)
+    reused, _, _, cached, *_ = backend._prefill(text, media, {})
+    assert cached > 8 * 28 and torch.allclose(full, reused, atol=1e-5)
 
 
 def test_decode_loop_matches_transformers_generate(tiny_dir):
@@ -289,6 +291,9 @@ def test_zoom_agent_runs_three_steps_from_the_cli(zoomer_dir, video, tmp_path, r
     assert [s["media_tokens"] for s in steps] == [[fast_tokens], [fast_tokens, 30], [fast_tokens, 30, 30]]
     assert all(s["visual_tokens"] == sum(s["media_tokens"]) for s in steps)
     cached = [s["cached_tokens"] for s in steps]
-    assert cached == ([0, cached[1], cached[1]] if reuse else [0, 0, 0]) and (cached[1] > fast_tokens or not reuse)
+    if reuse:  # step 2 reuses the fast view, step 3 the fast view and the first clip
+        assert cached[0] == 0 and fast_tokens < cached[1] < cached[2] - 30
+    else:
+        assert cached == [0, 0, 0]
     assert all(s["prompt_tokens"] > s["visual_tokens"] and s["completion_tokens"] > 5 for s in steps)
     assert trace["backend"] == "hf:tiny-zoomer" and trace["totals"]["steps"] == 3

@@ -10,11 +10,12 @@ What it does with a request:
 * The prompt is the model's own chat template with the generation prompt, plus the forced assistant
   prefix when the conversation ends with one (the model continues from it).
 * Positions: Qwen2/2.5-VL use the trained mRoPE rule (see rope.py); Qwen3-VL uses the library's.
-* **Prefix KV reuse.** The tokens up to the end of the first video (in the zoom template: the system
-  prompt and the whole fast view) are the same at every step of a question. Their KV cache is computed
-  once and kept (one entry, keyed by the exact text and pixels); the next request with the same prefix
-  only pays for the vision encoder on its own clips and the prefill of its tail. After each generation
-  the cache is cut back to the prefix. ``kv_reuse=False`` prefills everything in one pass instead.
+* **Prefix KV reuse.** In the zoom template the system prompt and the whole fast view open every step
+  of a question, and a step's clips often open the next step too. After each generation the KV cache is
+  cut back to the end of the prompt's last video and kept, with a chained digest (text and pixels) per
+  video boundary. The next request reuses the longest run of equal leading pieces, so a zoom step only
+  pays for the vision encoder and prefill of what is new: its new clip, the question and the reply.
+  One cache is kept (the last question's); ``kv_reuse=False`` prefills everything in one pass instead.
 * Decoding is a plain loop over the model's forward (greedy by default, or temperature/top-k/top-p with
   a seeded generator), so both paths share it.
 """
@@ -26,6 +27,8 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
 
 from longlens._imports import require
 from longlens.backends.base import DEFAULT_GEN, Backend, BackendError, Completion, GenConfig, Usage
@@ -50,10 +53,16 @@ class _Segment:
 
 
 @dataclass
-class _Prefix:
-    key: str
-    segment: _Segment
-    cache: object  # transformers Cache holding exactly the prefix
+class _Kept:
+    """The KV cache kept between requests and the prompt pieces it holds (each ends after a video)."""
+
+    keys: list  # chained digest per piece: text and pixels of this piece and of every piece before it
+    segments: list  # _Segment per piece
+    cache: object  # transformers Cache holding exactly these pieces
+
+    @property
+    def length(self) -> int:
+        return sum(len(s.input_ids) for s in self.segments)
 
 
 class HFBackend(Backend):
@@ -115,7 +124,7 @@ class HFBackend(Backend):
         eos = self.net.generation_config.eos_token_id
         eos = eos if isinstance(eos, list) else [eos] if eos is not None else []
         self._eos = {int(e) for e in eos} | {tok.convert_tokens_to_ids("<|im_end|>")}
-        self._prefix: _Prefix | None = None
+        self._kept: _Kept | None = None
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------------ set-up
@@ -206,24 +215,32 @@ class HFBackend(Backend):
         kinds = [2 if isinstance(m, Video) else 1 for m in media]
         return _Segment(ids, types, grids, kinds, spg, inputs)
 
-    def _split(self, text: str, media: list) -> tuple[tuple[str, list], tuple[str, list]] | None:
-        """Prompt text and media up to the end of the first video, and the rest; None if no video leads."""
-        if not media or not isinstance(media[0], Video):
-            return None
-        first = text.find(_PLACEHOLDER["video"])
-        image = text.find(_PLACEHOLDER["image"])
-        if first < 0 or (0 <= image < first):
-            return None
-        cut = first + len(_PLACEHOLDER["video"])
-        return (text[:cut], media[:1]), (text[cut:], media[1:])
+    def _pieces(self, text: str, media: list) -> list[tuple[str, list, str]]:
+        """The prompt cut after every video: (text, media, chained key) per piece; the last piece is the rest.
 
-    def _prefix_key(self, text: str, video: Video) -> str:
-        h = hashlib.blake2b(digest_size=16)
-        h.update(text.encode())
-        fs = video.frames
-        h.update(repr((fs.frames.shape, fs.plan.sample_fps, fs.times_s)).encode())
-        h.update(memoryview(fs.frames.reshape(-1)))
-        return h.hexdigest()
+        A piece's key digests its text and pixels and the key before it, so equal keys mean equal prompts
+        up to the end of that piece.
+        """
+        pieces, start, k = [], 0, 0
+        key = hashlib.blake2b(digest_size=16)
+        while True:
+            cut = text.find(_PLACEHOLDER["video"], start)
+            if cut < 0:
+                pieces.append((text[start:], media[k:], ""))
+                return pieces
+            cut += len(_PLACEHOLDER["video"])
+            piece = text[start:cut]
+            n = piece.count(_PLACEHOLDER["video"]) + piece.count(_PLACEHOLDER["image"])
+            items = media[k:k + n]
+            key.update(piece.encode())
+            for m in items:
+                fs = m.frames if isinstance(m, Video) else None
+                array = fs.frames if fs is not None else m.pixels
+                meta = (fs.plan.sample_fps, fs.times_s) if fs is not None else (m.time_s,)
+                key.update(repr((array.shape, meta)).encode())
+                key.update(memoryview(np.ascontiguousarray(array).reshape(-1)))
+            pieces.append((piece, items, key.hexdigest()))
+            start, k = cut, k + n
 
     # ------------------------------------------------------------------ inputs for a forward pass
     def encode(self, messages: tuple[Message, ...], continuation: str = "") -> dict:
@@ -334,60 +351,53 @@ class HFBackend(Backend):
         with self._lock:
             return self._generate(messages, gen)
 
+    def _prefill(self, text: str, media: list, timings: dict):
+        """Run the prompt through the model, reusing the kept cache for its leading pieces.
+
+        Returns (logits of the next token, cache, all segments, prompt tokens served from the cache, the
+        pieces, positions of the new tokens). The kept cache is given up here; `_generate` keeps the new one.
+        """
+        pieces = self._pieces(text, media) if self.kv_reuse else [(text, media, "")]
+        kept, self._kept = self._kept, None  # a failure below must not leave a half-written cache kept
+        reuse = 0  # leading pieces whose KV is in the kept cache
+        if kept is not None:
+            while reuse < min(len(kept.keys), len(pieces) - 1) and kept.keys[reuse] == pieces[reuse][2]:
+                reuse += 1
+        if kept is None or reuse == 0:
+            del kept  # free the old cache before building a new one
+            cache, done = self._new_cache(), []
+        else:
+            _crop(kept.cache, sum(len(s.input_ids) for s in kept.segments[:reuse]))
+            cache, done = kept.cache, kept.segments[:reuse]
+        cached = sum(len(s.input_ids) for s in done)
+        t1 = time.perf_counter()
+        new = [self._segment(piece, items) for piece, items, _ in pieces[reuse:]]
+        timings["process_s"] = time.perf_counter() - t1
+        segments = done + new
+        positions = self._positions(segments)[:, :, cached:]
+        t1 = time.perf_counter()
+        logits = self._forward(_concat(new, self._torch), positions, cache)
+        timings["prefill_s"] = time.perf_counter() - t1
+        return logits, cache, segments, cached, pieces, positions
+
     def _generate(self, messages: tuple[Message, ...], gen: GenConfig) -> Completion:
         t0 = time.perf_counter()
         timings: dict[str, float] = {}
         text, media = self._render(messages)
-        split = self._split(text, media) if self.kv_reuse else None
-        cached = 0
-        if split is None:
-            self._prefix = None
-            segment = self._segment(text, media)
-            timings["process_s"] = time.perf_counter() - t0
-            positions = self._positions([segment])
-            cache = self._new_cache()
-            t1 = time.perf_counter()
-            logits = self._forward(segment, positions, cache)
-            timings["prefill_s"] = time.perf_counter() - t1
-            segments = [segment]
-        else:
-            (head_text, head_media), (tail_text, tail_media) = split
-            key = self._prefix_key(head_text, head_media[0])
-            if self._prefix is None or self._prefix.key != key:
-                self._prefix = None  # free the old cache before building the new one
-                t1 = time.perf_counter()
-                head = self._segment(head_text, head_media)
-                timings["prefix_process_s"] = time.perf_counter() - t1
-                cache = self._new_cache()
-                t1 = time.perf_counter()
-                self._forward(head, self._positions([head]), cache)
-                timings["prefix_prefill_s"] = time.perf_counter() - t1
-                self._prefix = _Prefix(key, head, cache)
-            else:
-                cached = len(self._prefix.segment.input_ids)
-            head, cache = self._prefix.segment, self._prefix.cache
-            t1 = time.perf_counter()
-            tail = self._segment(tail_text, tail_media)
-            timings["process_s"] = time.perf_counter() - t1
-            segments = [head, tail]
-            positions = self._positions(segments)[:, :, len(head.input_ids):]
-            t1 = time.perf_counter()
-            logits = self._forward(tail, positions, cache)
-            timings["prefill_s"] = time.perf_counter() - t1
-        n_prompt = sum(len(s.input_ids) for s in segments)
-        next_pos = int(positions[:, 0, -1].max()) + 1
+        logits, cache, segments, cached, pieces, positions = self._prefill(text, media, timings)
         t1 = time.perf_counter()
         try:
-            ids, reason = self._decode(logits, cache, next_pos, gen)
+            ids, reason = self._decode(logits, cache, int(positions[:, 0, -1].max()) + 1, gen)
         finally:
-            if self._prefix is not None:
-                _crop(cache, len(self._prefix.segment.input_ids))
-        timings["decode_s"] = time.perf_counter() - t1
+            if self.kv_reuse and len(pieces) > 1:  # keep everything up to the end of the last video
+                self._kept = _Kept([key for _, _, key in pieces[:-1]], segments[:-1], cache)
+                _crop(cache, self._kept.length)
         if self.device.startswith("cuda"):
             self._torch.cuda.synchronize()
+        timings["decode_s"] = time.perf_counter() - t1
         visual = tuple(int(g[0] * g[1] * g[2]) // self._merge2 for s in segments for g in s.grids)
-        usage = Usage(prompt_tokens=n_prompt, completion_tokens=len(ids), cached_tokens=cached,
-                      visual_tokens=visual)
+        usage = Usage(prompt_tokens=sum(len(s.input_ids) for s in segments), completion_tokens=len(ids),
+                      cached_tokens=cached, visual_tokens=visual)
         return Completion(
             text=self.processor.tokenizer.decode(ids, skip_special_tokens=True),
             prefix=forced_prefix(messages) or "",
@@ -403,9 +413,28 @@ class HFBackend(Backend):
         return int(self.processor.video_processor.merge_size) ** 2
 
     def reset(self) -> None:
-        """Drop the kept prefix cache (frees its memory)."""
+        """Drop the kept KV cache (frees its memory)."""
         with self._lock:
-            self._prefix = None
+            self._kept = None
+
+
+def _concat(segments: list[_Segment], torch) -> _Segment:
+    """One segment of several consecutive ones (one forward pass)."""
+    if len(segments) == 1:
+        return segments[0]
+    inputs: dict = {}
+    for key in ("pixel_values_videos", "video_grid_thw", "pixel_values", "image_grid_thw"):
+        parts = [s.inputs[key] for s in segments if key in s.inputs]
+        if parts:
+            inputs[key] = torch.cat(parts)
+    return _Segment(
+        input_ids=torch.cat([s.input_ids for s in segments]),
+        token_types=torch.cat([s.token_types for s in segments]),
+        grids=[g for s in segments for g in s.grids],
+        kinds=[k for s in segments for k in s.kinds],
+        second_per_grid=[x for s in segments for x in s.second_per_grid],
+        inputs=inputs,
+    )
 
 
 def _crop(cache, length: int) -> None:
