@@ -29,6 +29,8 @@ class GenConfig:
     top_k: int | None = None
     seed: int | None = 0
     stop: tuple[str, ...] = ()
+    ignore_eos: bool = False
+    """Generate exactly `max_new_tokens` (benchmarks with a fixed generation length)."""
 
 
 @dataclass(frozen=True)

@@ -107,6 +107,8 @@ class OpenAIBackend(Backend):
         extra = dict(self.extra_body)
         if gen.top_k is not None:
             extra["top_k"] = gen.top_k
+        if gen.ignore_eos:
+            extra["ignore_eos"] = True  # vLLM / SGLang sampling parameter
         if forced_prefix(messages) is not None:
             extra.update(continue_final_message=True, add_generation_prompt=False)
         fps = video_fps(messages)

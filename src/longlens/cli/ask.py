@@ -74,6 +74,8 @@ def step_line(step) -> str:
         what = "no action"
     line = (f"step {step.index}  {what:<28} {step.frames_shown:>4} frames  "
             f"{human_count(step.visual_tokens):>6} visual tokens  {step.latency_s:.1f} s")
+    if step.cached_tokens:
+        line += f"  ({human_count(step.cached_tokens)} tokens reused)"
     if step.error:
         line += f"  [model mistake: {step.error}]"
     if step.note and ("stops" in step.note or "whole video" in step.note):

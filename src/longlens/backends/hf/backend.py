@@ -23,6 +23,7 @@ What it does with a request:
 from __future__ import annotations
 
 import hashlib
+import json
 import threading
 import time
 from dataclasses import dataclass
@@ -35,6 +36,7 @@ from longlens.backends.base import DEFAULT_GEN, Backend, BackendError, Completio
 from longlens.prompts.messages import Image, Message, Text, Video, forced_prefix
 
 ROPE_RULES = ("trained", "transformers")
+FAMILIES = ("qwen2_vl", "qwen2_5_vl", "qwen3_vl", "qwen3_vl_moe")
 DTYPES = ("auto", "bfloat16", "float16", "float32")
 _PLACEHOLDER = {"video": "<|vision_start|><|video_pad|><|vision_end|>",
                 "image": "<|vision_start|><|image_pad|><|vision_end|>"}
@@ -87,41 +89,63 @@ class HFBackend(Backend):
                                "that holds config.json and the weights")
         if dtype not in DTYPES:
             raise BackendError(f"--dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
-        if rope not in ROPE_RULES:
-            raise BackendError(f"rope must be one of {', '.join(ROPE_RULES)}, got {rope!r}")
+        try:
+            family = json.loads((path / "config.json").read_text(encoding="utf-8")).get("model_type")
+        except (OSError, ValueError) as exc:
+            raise BackendError(f"--model-path {path}: config.json cannot be read ({exc})") from exc
+        if family not in FAMILIES:
+            raise BackendError(f"--model-path {path}: model type {family!r} is not a Qwen-VL model; "
+                               "the hf backend runs Qwen2-VL, Qwen2.5-VL and Qwen3-VL checkpoints")
         torch = require("torch", "hf", "the transformers backend")
         from longlens.backends.hf.torchvision_shim import install
 
         install()
         transformers = require("transformers", "hf", "the transformers backend")
-        self._torch = torch
-        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         if dtype == "auto":
-            dtype = "bfloat16" if self.device.startswith("cuda") else "float32"
-        self.dtype = dtype
-        self.kv_reuse = kv_reuse
-        self.rope = rope
-        self.model = path.name
-        self.path = path
+            dtype = "bfloat16" if device.startswith("cuda") else "float32"
         kwargs = {"local_files_only": True, "dtype": getattr(torch, dtype)}
         if attn_implementation:
             kwargs["attn_implementation"] = attn_implementation
         try:
-            self.processor = transformers.AutoProcessor.from_pretrained(path, local_files_only=True)
-            self.net = transformers.AutoModelForImageTextToText.from_pretrained(path, **kwargs)
+            processor = transformers.AutoProcessor.from_pretrained(path, local_files_only=True)
+            net = transformers.AutoModelForImageTextToText.from_pretrained(path, **kwargs)
         except (OSError, ValueError) as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise BackendError(f"--model-path {path}: cannot load the model ({first})") from exc
-        self.net.to(self.device).eval()
-        self.family = self.net.config.model_type  # qwen2_vl, qwen2_5_vl, qwen3_vl, qwen3_vl_moe
-        if self.family not in ("qwen2_vl", "qwen2_5_vl", "qwen3_vl", "qwen3_vl_moe"):
-            raise BackendError(f"--model-path {path}: model type {self.family!r} is not a Qwen-VL model; "
-                               "the hf backend runs Qwen2-VL, Qwen2.5-VL and Qwen3-VL checkpoints")
+        self._setup(net.to(device), processor, name=path.name, kv_reuse=kv_reuse, rope=rope)
+        self.path = path
+
+    @classmethod
+    def from_model(cls, model, processor, *, name: str = "model", kv_reuse: bool = True,
+                   rope: str = "trained") -> HFBackend:
+        """A backend around a model already in memory (a model being trained, random weights for a benchmark)."""
+        if model.config.model_type not in FAMILIES:
+            raise BackendError(f"model type {model.config.model_type!r} is not a Qwen-VL model")
+        self = cls.__new__(cls)
+        self._setup(model, processor, name=name, kv_reuse=kv_reuse, rope=rope)
+        self.path = None
+        return self
+
+    def _setup(self, net, processor, *, name: str, kv_reuse: bool, rope: str) -> None:
+        if rope not in ROPE_RULES:
+            raise BackendError(f"rope must be one of {', '.join(ROPE_RULES)}, got {rope!r}")
+        import torch
+
+        self._torch = torch
+        self.net = net.eval()
+        self.processor = processor
+        self.device = str(next(net.parameters()).device)
+        self.dtype = str(net.dtype).removeprefix("torch.")
+        self.family = net.config.model_type
+        self.kv_reuse = kv_reuse
+        self.rope = rope
+        self.model = name
         self._open_pixel_limits()
-        tok = self.processor.tokenizer
+        tok = processor.tokenizer
         self._video_id = tok.convert_tokens_to_ids("<|video_pad|>")
         self._image_id = tok.convert_tokens_to_ids("<|image_pad|>")
-        eos = self.net.generation_config.eos_token_id
+        eos = net.generation_config.eos_token_id
         eos = eos if isinstance(eos, list) else [eos] if eos is not None else []
         self._eos = {int(e) for e in eos} | {tok.convert_tokens_to_ids("<|im_end|>")}
         self._kept: _Kept | None = None
@@ -330,7 +354,7 @@ class HFBackend(Backend):
         reason = "length"
         for i in range(gen.max_new_tokens):
             t = self._pick(logits.cpu() if generator is not None else logits, gen, generator)
-            if t in self._eos:
+            if t in self._eos and not gen.ignore_eos:
                 reason = "stop"
                 break
             out.append(t)

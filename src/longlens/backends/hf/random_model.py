@@ -6,6 +6,8 @@ tokens in their official order), a chat template that renders the Qwen chat form
 pixel limits let our frames through unchanged. Architectures:
 
 * ``tiny`` / ``tiny-qwen3``: a few hundred thousand parameters (Qwen2.5-VL / Qwen3-VL); seconds on a CPU.
+* ``small``: a Qwen2.5-VL of about 3 M parameters (4 + 4 layers, width 256/128), for CPU benchmarks where
+  the model's arithmetic, not Python, should dominate.
 * ``qwen2.5-vl-7b``: the Qwen2.5-VL-7B-Instruct architecture (layer sizes, heads, mRoPE sections, vision
   tower, vocabulary size) with random weights, for speed and memory measurements. Its tokenizer is the
   small local one; generated ids beyond it decode to nothing, so benchmarks fix the generation length.
@@ -28,7 +30,7 @@ SPECIALS = (
 )
 """Qwen2.5's special tokens, in the order of the released tokenizers (ids 0..21 here)."""
 
-ARCHS = ("tiny", "tiny-qwen3", "qwen2.5-vl-7b")
+ARCHS = ("tiny", "tiny-qwen3", "small", "qwen2.5-vl-7b")
 
 # A chat template written for these folders. It renders the same chat format as the released Qwen-VL
 # templates: a default system turn, <|im_start|>role\n ... <|im_end|>\n, one vision placeholder per
@@ -91,6 +93,12 @@ def _text_config(arch: str, vocab: int, ids: dict) -> dict:
                     tie_word_embeddings=False, rms_norm_eps=1e-6,
                     rope_parameters={"rope_type": "default", "rope_theta": 1e6, "mrope_section": [16, 24, 24]},
                     **common)
+    if arch == "small":
+        return dict(vocab_size=vocab, hidden_size=256, intermediate_size=704, num_hidden_layers=4,
+                    num_attention_heads=8, num_key_value_heads=2, max_position_embeddings=65536,
+                    tie_word_embeddings=False,
+                    rope_parameters={"rope_type": "default", "rope_theta": 1e6, "mrope_section": [4, 6, 6]},
+                    **common)
     section = [2, 3, 3]  # sums to head_dim / 2 = 8
     text = dict(vocab_size=vocab, hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
                 num_key_value_heads=2, max_position_embeddings=32768, tie_word_embeddings=False, **common)
@@ -107,6 +115,10 @@ def _vision_config(arch: str) -> dict:
         return dict(depth=32, hidden_size=1280, intermediate_size=3420, num_heads=16, out_hidden_size=3584,
                     patch_size=14, spatial_merge_size=2, temporal_patch_size=2, window_size=112,
                     fullatt_block_indexes=[7, 15, 23, 31], tokens_per_second=2, hidden_act="silu")
+    if arch == "small":
+        return dict(depth=4, hidden_size=128, intermediate_size=256, num_heads=4, out_hidden_size=256, patch_size=14,
+                    spatial_merge_size=2, temporal_patch_size=2, window_size=112, fullatt_block_indexes=[3],
+                    tokens_per_second=2, hidden_act="silu")
     if arch == "tiny-qwen3":
         return dict(depth=2, hidden_size=64, intermediate_size=128, num_heads=4, out_hidden_size=64, patch_size=16,
                     spatial_merge_size=2, temporal_patch_size=2, num_position_embeddings=256,
