@@ -35,6 +35,10 @@ def ask(
 
         >>> r = longlens.ask("talk.mp4", "Which word is on the sign?", ["CAT", "DOG", "EMU", "OWL"])
         >>> r.choice, r.trace.totals["visual_tokens"]
+
+    `backend` is a name (``"offline"``, ``"openai"`` with ``base_url=``, ``"hf"`` with ``model_path=``) or a
+    backend object; for many questions build it once (e.g. ``HFBackend(DIR)``, which loads the model
+    once) and pass it to every call.
     """
     if isinstance(backend, str):
         backend = make_backend(backend, **backend_options)

@@ -26,6 +26,7 @@ import hashlib
 import json
 import threading
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -224,7 +225,10 @@ class HFBackend(Backend):
             kwargs["video_metadata"] = [self._metadata(v) for v in videos]
         if images:
             kwargs["images"] = [i.pixels for i in images]
-        out = self.processor(text=[text], return_tensors="pt", **kwargs)
+        with warnings.catch_warnings():
+            # frames from the cache are read-only memory maps; the processor only reads them
+            warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+            out = self.processor(text=[text], return_tensors="pt", **kwargs)
         ids = out["input_ids"][0]
         types = torch.zeros_like(ids)
         types[ids == self._image_id] = 1
