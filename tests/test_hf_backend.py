@@ -167,6 +167,11 @@ def test_forced_prefix_is_continued(backend):
     ids = backend.encode(messages)["input_ids"][0]
     text = backend.processor.tokenizer.decode(ids)
     assert text.endswith("<|im_end|>\n<|im_start|>assistant\nI get the answer.\n\n")
+    # the whole prompt, byte for byte, as the checkpoints saw it (love-r1-spec 2.1-2.4)
+    expected = ("<|im_start|>system\n" + PROFILE.system + "<|im_end|>\n<|im_start|>user\nFull video [0, 4]:"
+                "<|vision_start|>" + "<|video_pad|>" * 8 + "<|vision_end|>" + QUESTION + PROFILE.instruction
+                + "<|im_end|>\n<|im_start|>assistant\nI get the answer.\n\n")
+    assert text == expected
     c = backend.generate(messages, GEN)
     assert c.prefix == PROFILE.answer_prefix and c.full_text == PROFILE.answer_prefix + c.text
 

@@ -105,7 +105,7 @@ class HFBackend(Backend):
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         if dtype == "auto":
             dtype = "bfloat16" if device.startswith("cuda") else "float32"
-        kwargs = {"local_files_only": True, "dtype": getattr(torch, dtype)}
+        kwargs = {"local_files_only": True, "dtype": getattr(torch, dtype), "device_map": device}
         if attn_implementation:
             kwargs["attn_implementation"] = attn_implementation
         try:
@@ -114,7 +114,7 @@ class HFBackend(Backend):
         except (OSError, ValueError) as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise BackendError(f"--model-path {path}: cannot load the model ({first})") from exc
-        self._setup(net.to(device), processor, name=path.name, kv_reuse=kv_reuse, rope=rope)
+        self._setup(net, processor, name=path.name, kv_reuse=kv_reuse, rope=rope)
         self.path = path
 
     @classmethod
