@@ -44,6 +44,8 @@ class Step:
     error: str | None = None
     note: str | None = None
     """What the interval policy did (padded, widened, stopped zooming ...)."""
+    tool: dict | None = None
+    """Navigate agent: the tool call of this round, its result, cache hit or miss, role and latency."""
 
 
 @dataclass(frozen=True)

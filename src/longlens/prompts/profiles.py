@@ -35,25 +35,37 @@ class ZoomProfile:
     """Forced at the last step, so the model must answer."""
 
 
-def profile_names() -> list[str]:
+def profile_names(kind: str = "zoom") -> list[str]:
+    """Names of the packaged profiles of one kind ("zoom" or "navigate")."""
     data = resources.files("longlens.prompts") / "data"
-    return sorted(p.name[:-5] for p in data.iterdir() if p.name.endswith(".json"))
+    names = sorted(p.name[:-5] for p in data.iterdir() if p.name.endswith(".json"))
+    kinds = {n: json.loads((data / f"{n}.json").read_text(encoding="utf-8")).get("kind", "zoom") for n in names}
+    return [n for n in names if kinds[n] == kind]
 
 
 def load_profile(name_or_path: str = "love-r1") -> ZoomProfile:
+    """A zoom profile by name (packaged) or path."""
+    data = read_profile(name_or_path, "zoom")
+    wanted = {f.name for f in fields(ZoomProfile)}
+    missing = wanted - set(data)
+    if missing:
+        raise LongLensError(f"prompt profile {name_or_path!r} lacks {', '.join(sorted(missing))}")
+    return ZoomProfile(**{k: data[k] for k in wanted})
+
+
+def read_profile(name_or_path: str, kind: str) -> dict:
+    """The JSON of a profile of `kind`, by packaged name or path; a one-line error otherwise."""
     path = Path(name_or_path)
     if path.suffix == ".json" and path.exists():
         text = path.read_text(encoding="utf-8")
     else:
         ref = resources.files("longlens.prompts") / "data" / f"{name_or_path}.json"
         if not ref.is_file():
-            raise LongLensError(
-                f"unknown prompt profile {name_or_path!r}; known: {', '.join(profile_names())} (or a .json path)"
-            )
+            raise LongLensError(f"unknown {kind} prompt profile {name_or_path!r}; known: "
+                                f"{', '.join(profile_names(kind))} (or a .json path)")
         text = ref.read_text(encoding="utf-8")
     data = json.loads(text)
-    wanted = {f.name for f in fields(ZoomProfile)}
-    missing = wanted - set(data)
-    if missing:
-        raise LongLensError(f"prompt profile {name_or_path!r} lacks {', '.join(sorted(missing))}")
-    return ZoomProfile(**{k: data[k] for k in wanted})
+    if data.get("kind", "zoom") != kind:
+        raise LongLensError(f"prompt profile {name_or_path!r} is a {data.get('kind', 'zoom')} profile, "
+                            f"not a {kind} one; known {kind} profiles: {', '.join(profile_names(kind))}")
+    return data

@@ -278,3 +278,28 @@ def uniform_plan(
     idx = reference_linspace(0, info.n_frames - 1, n_frames)
     sample_fps = round(n_frames / max(info.n_frames - 1, 1) * info.fps, 2)
     return _plan(info, "uniform", idx, budget, sample_fps, (0.0, info.duration_s), mode, 0.0, stamp, factor)
+
+
+def index_plan(
+    info: VideoInfo,
+    indices,
+    *,
+    max_side: int,
+    kind: str = "frames",
+    mode: Mode = "accurate",
+    stamp: bool = False,
+) -> FramePlan:
+    """Given frame ids at a size whose longer side is at most `max_side` (downscaled only, aspect kept,
+    rounded; as LongVideo-R1 sizes its caption and video_qa frames). No stamps by default."""
+    idx = np.clip(np.asarray(indices, dtype=np.int64), 0, info.n_frames - 1)
+    if len(idx) == 0:
+        raise PlanError("a plan needs at least one frame")
+    h, w = info.height, info.width
+    if max(h, w) > max_side:
+        scale = min(max_side / h, max_side / w)
+        h, w = max(1, round(h * scale)), max(1, round(w * scale))
+    times = info.times_s
+    span = (float(times[idx[0]]), float(times[idx[-1]]))
+    sample_fps = round(len(idx) / max(span[1] - span[0], 1e-6), 2)
+    return FramePlan(kind=kind, indices=tuple(int(i) for i in idx), times_s=tuple(float(times[i]) for i in idx),
+                     height=h, width=w, sample_fps=sample_fps, span_s=span, mode=mode, stamp=stamp)
