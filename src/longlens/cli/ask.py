@@ -11,6 +11,7 @@ from longlens.agents.zoom import AGENTS, ZoomAgent, ZoomConfig
 from longlens.backends.base import GenConfig
 from longlens.backends.registry import BACKENDS, make_backend
 from longlens.cli._common import add_cache_options, cache_from, human_count
+from longlens.cli.roles import add_role_options, role_backends
 from longlens.video import default_cache_dir
 
 
@@ -21,7 +22,9 @@ def add_parser(sub, name):
     p.add_argument("question", help="the question")
     p.add_argument("--option", action="append", default=[], metavar="TEXT",
                    help="an answer option (repeat for A, B, C, ...); without options the question is open")
-    p.add_argument("--agent", choices=AGENTS, default="zoom", help="zoom (default) or a baseline")
+    p.add_argument("--agent", choices=(*AGENTS, "navigate"), default="zoom",
+                   help="zoom (default; LOVE-R1), a zoom baseline, or navigate (LongVideo-R1: a text model walks "
+                        "a caption tree; give the roles below)")
     p.add_argument("--backend", choices=BACKENDS, default="offline",
                    help="offline (embedded, default), openai (any OpenAI-compatible server), "
                         "hf (a local transformers model), scripted")
@@ -59,6 +62,20 @@ def add_parser(sub, name):
     p.add_argument("--max-new-tokens", type=int, default=2048)
     p.add_argument("--trace", help="write the trace here (default: a file under the cache folder)")
     p.add_argument("--json", action="store_true", help="print the whole trace as JSON")
+    nav = p.add_argument_group("navigate agent")
+    nav.add_argument("--max-rounds", type=int, default=30, help="reasoning calls at most (default 30)")
+    nav.add_argument("--on-invalid", choices=["feedback", "retry"], default="feedback",
+                     help="an invalid turn is explained to the model (default) or re-asked (at most twice)")
+    nav.add_argument("--require-think", action="store_true", help="send the 'think first' message when <think> "
+                                                                   "is missing (the reference evaluation)")
+    nav.add_argument("--videoqa-rule", choices=["allow", "refuse"], default="allow",
+                     help="video_qa on a leaf whose caption was not read: allowed (reference) or refused")
+    nav.add_argument("--online-captions", action="store_true",
+                     help="the reference CLI's caption settings (64/32/16 frames, 300 words) instead of its "
+                          "offline ones (128/64/32, 400)")
+    nav.add_argument("--width", type=int, help="tree width (default: round((D/16)^(1/3)) in [4, 8])")
+    nav.add_argument("--min-width", type=int, help="lowest width of the cube-root rule (MLVU: 3)")
+    add_role_options(p)
     add_cache_options(p)
     return p
 
@@ -96,6 +113,8 @@ def report(trace: Trace) -> None:
 
 
 def run(args) -> int:
+    if args.agent == "navigate":
+        return run_navigate(args)
     cache = cache_from(args)
     backend = make_backend(args.backend, base_url=args.base_url, model=args.model, api_key_env=args.api_key_env,
                            timeout_s=args.timeout, frames_as_images=args.frames_as_images,
@@ -122,3 +141,62 @@ def _default_trace_path(cache, trace: Trace) -> Path:
     root = cache.root if cache else default_cache_dir()
     stamp = time.strftime("%Y%m%d-%H%M%S")
     return root / "traces" / f"{stamp}-{trace.video['id'][:8]}.json"
+
+
+# ---------------------------------------------------------------- the navigate agent
+def run_navigate(args) -> int:
+    from longlens.agents.captions import CaptionSettings
+    from longlens.agents.navigate import NavigateAgent, NavigateConfig
+    from longlens.errors import LongLensError
+
+    cache = cache_from(args)
+    roles = role_backends(args, timeout_s=args.timeout)
+    if roles["reasoning"] is None:
+        raise LongLensError("the navigate agent needs a reasoning model: --reasoning-url URL (or "
+                            "--reasoning-model-path DIR, --reasoning-script FILE)")
+    if roles["caption"] is None and not args.caption_model:
+        raise LongLensError("the navigate agent needs captions: --caption-url URL for a caption model, or "
+                            "--caption-model NAME to read a tree built or imported earlier")
+    captions = CaptionSettings(online=args.online_captions, width=args.width, min_width=args.min_width)
+    config = NavigateConfig(max_rounds=args.max_rounds, on_invalid=args.on_invalid, require_think=args.require_think,
+                            videoqa_needs_caption=args.videoqa_rule, captions=captions,
+                            gen=GenConfig(max_new_tokens=args.max_new_tokens))
+    agent = NavigateAgent(roles["reasoning"], caption=roles["caption"], videoqa=roles["videoqa"], config=config,
+                          cache=cache, caption_model=args.caption_model)
+    trace = agent.run(args.video, args.question, tuple(args.option))
+    path = Path(args.trace) if args.trace else _default_trace_path(cache, trace)
+    trace.save(path)
+    if args.json:
+        print(json.dumps(trace.to_dict(), indent=1))
+    else:
+        for step in trace.steps:
+            print(round_line(step))
+        if trace.error:
+            print(f"error: {trace.error}")
+        if trace.choice and trace.options:
+            print(f"answer: {trace.choice} ({trace.options[ord(trace.choice) - 65]})")
+        else:
+            print(f"answer: {trace.answer or '(none)'}")
+        t = trace.totals
+        print(f"total: {t['rounds']} rounds, {t['caption_made']} captions made, {t['caption_reused']} reused, "
+              f"{t['videoqa']} video_qa, {t['invalid']} invalid; reasoning {t['reasoning_s']:.1f} s, "
+              f"caption {t['caption_s']:.1f} s, video_qa {t['videoqa_s']:.1f} s, {t['wall_s']:.1f} s wall")
+        print(f"trace: {path}")
+    return 0
+
+
+def round_line(step) -> str:
+    a = step.action
+    if a["kind"] == "answer":
+        what = f"answer {a['answer'][:40]}"
+    elif a["kind"] == "tool":
+        what = a["call"]["text"][:60]
+    else:
+        what = "no action"
+    line = f"round {step.index:>2}  {what:<48} {step.latency_s:6.1f} s"
+    if step.tool:
+        cache = f", {step.tool['cache']}" if step.tool.get("cache") else ""
+        line += f"  [{step.tool['role']}{cache} {step.tool['latency_s']:.1f} s]"
+    if step.error:
+        line += f"  [model mistake: {step.error}]"
+    return line

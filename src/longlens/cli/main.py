@@ -23,6 +23,7 @@ COMMANDS = {
     "frames": "frames",
     "cache": "cache",
     "scripted-server": "scripted_server",
+    "tree": "tree",
 }
 
 

@@ -1,0 +1,56 @@
+"""Options for the navigate agent's three roles (reasoning, caption, video_qa), each its own backend.
+
+Per role: ``--ROLE-url URL [--ROLE-model NAME]`` (an OpenAI-compatible server), ``--ROLE-model-path DIR``
+(a local transformers model) or ``--ROLE-script FILE`` (scripted replies). One URL may serve several
+roles; without its own options, video_qa uses the caption role's backend (one VL model for both, as
+the reference serves them).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from longlens.backends.base import Backend
+from longlens.backends.registry import make_backend
+from longlens.errors import LongLensError
+
+ROLES = ("reasoning", "caption", "videoqa")
+HELP = {"reasoning": "the text reasoning model", "caption": "the caption model (VL)",
+        "videoqa": "the video_qa model (VL; default: the caption model)"}
+
+
+def add_role_options(p: argparse.ArgumentParser, roles=ROLES) -> None:
+    for role in roles:
+        g = p.add_argument_group(f"{role} role: {HELP[role]}")
+        g.add_argument(f"--{role}-url", metavar="URL", help="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1")
+        g.add_argument(f"--{role}-model", metavar="NAME",
+                       help="model name on that server (default: the only one served)"
+                       + ("; also names the stored captions" if role == "caption" else ""))
+        g.add_argument(f"--{role}-model-path", metavar="DIR", help="a local transformers model folder instead")
+        g.add_argument(f"--{role}-script", metavar="FILE", help="scripted replies (JSON list), for dry runs and tests")
+
+
+def role_backend(args: argparse.Namespace, role: str, *, timeout_s: float = 600.0) -> Backend | None:
+    """The backend of `role` from its options, or None if none was given."""
+    url = getattr(args, f"{role}_url", None)
+    path = getattr(args, f"{role}_model_path", None)
+    script = getattr(args, f"{role}_script", None)
+    given = [x for x in (url, path, script) if x]
+    if len(given) > 1:
+        raise LongLensError(f"give one of --{role}-url, --{role}-model-path, --{role}-script")
+    if url:
+        backend = make_backend("openai", base_url=url, model=getattr(args, f"{role}_model", None), timeout_s=timeout_s)
+        backend.check()
+        return backend
+    if path:
+        return make_backend("hf", model_path=path)
+    if script:
+        return make_backend("scripted", script=script, model=getattr(args, f"{role}_model", None) or f"{role}-script")
+    return None
+
+
+def role_backends(args: argparse.Namespace, *, timeout_s: float = 600.0) -> dict[str, Backend | None]:
+    out = {role: role_backend(args, role, timeout_s=timeout_s) for role in ROLES}
+    if out["videoqa"] is None:
+        out["videoqa"] = out["caption"]
+    return out
