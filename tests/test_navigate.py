@@ -291,3 +291,29 @@ def test_tree_commands(video, tmp_path, capsys):
     assert "84/84 captions" in capsys.readouterr().out
     assert main(["tree", "import", str(video), str(tmp_path / "missing.json"), "--caption-model", "x"]) == 2
     assert "no such caption file" in capsys.readouterr().err
+
+
+def test_offline_backend_captions_what_it_can_read_and_says_so(tmp_path, capsys):
+    path = tmp_path / "needles.mp4"
+    key = make_video(path, duration_s=120, width=320, height=180, fps=10, gop_s=2.0, seed=5, needles=2)
+    obj = next(n for n in key.needles if n.kind == "object")
+    text = next(n for n in key.needles if n.kind == "text")
+    cache_dir = str(tmp_path / "c")
+    info = open_video(path)
+    from longlens.backends.offline import OfflineBackend
+
+    tree = CaptionTree.open(info, OfflineBackend(), cache=FrameCache(cache_dir))
+    cap, _ = tree.get(tree.tree.leaf_at((obj.start_s + obj.end_s) / 2))
+    assert obj.content in cap.text and "offline describer" in cap.text  # e.g. "a vivid blue circle at 52.5s"
+    cap, _ = tree.get(tree.tree.leaf_at((text.start_s + text.end_s) / 2))
+    assert "on-screen text" in cap.text
+    # video_qa through the CLI with the offline backend for both vision roles
+    leaf = tree.tree.leaf_at((text.start_s + text.end_s) / 2)
+    turns = [f'<think>t</think><tool>video_qa(({leaf.id[0]},{leaf.id[1]},{leaf.id[2]}), "what is written?")</tool>',
+             "<think>t</think><answer>A</answer>"]
+    with ScriptedServer(turns, model="reasoner") as reasoner:
+        assert main(["ask", str(path), "What is written?", "--agent", "navigate", "--reasoning-url", reasoner.url,
+                     "--caption-offline", "--cache-dir", cache_dir]) == 0
+        info_obs = reasoner.requests[1]["messages"][-1]["content"]
+    assert info_obs.startswith("<information>") and "reads" in info_obs
+    assert "answer: A" in capsys.readouterr().out

@@ -1,7 +1,8 @@
 """Options for the navigate agent's three roles (reasoning, caption, video_qa), each its own backend.
 
 Per role: ``--ROLE-url URL [--ROLE-model NAME]`` (an OpenAI-compatible server), ``--ROLE-model-path DIR``
-(a local transformers model) or ``--ROLE-script FILE`` (scripted replies). One URL may serve several
+(a local transformers model), ``--ROLE-script FILE`` (scripted replies) or, for the two vision roles,
+``--ROLE-offline`` (the embedded offline backend). One URL may serve several
 roles; without its own options, video_qa uses the caption role's backend (one VL model for both, as
 the reference serves them).
 """
@@ -28,6 +29,9 @@ def add_role_options(p: argparse.ArgumentParser, roles=ROLES) -> None:
                        + ("; also names the stored captions" if role == "caption" else ""))
         g.add_argument(f"--{role}-model-path", metavar="DIR", help="a local transformers model folder instead")
         g.add_argument(f"--{role}-script", metavar="FILE", help="scripted replies (JSON list), for dry runs and tests")
+        if role != "reasoning":
+            g.add_argument(f"--{role}-offline", action="store_true",
+                           help="the embedded offline backend (on-screen text, vivid objects, colours; no weights)")
 
 
 def role_backend(args: argparse.Namespace, role: str, *, timeout_s: float = 600.0) -> Backend | None:
@@ -35,9 +39,14 @@ def role_backend(args: argparse.Namespace, role: str, *, timeout_s: float = 600.
     url = getattr(args, f"{role}_url", None)
     path = getattr(args, f"{role}_model_path", None)
     script = getattr(args, f"{role}_script", None)
-    given = [x for x in (url, path, script) if x]
+    offline = getattr(args, f"{role}_offline", False)
+    given = [x for x in (url, path, script, offline) if x]
     if len(given) > 1:
-        raise LongLensError(f"give one of --{role}-url, --{role}-model-path, --{role}-script")
+        raise LongLensError(f"give one of --{role}-url, --{role}-model-path, --{role}-script, --{role}-offline")
+    if offline:
+        backend = make_backend("offline")
+        backend.check()
+        return backend
     if url:
         backend = make_backend("openai", base_url=url, model=getattr(args, f"{role}_model", None), timeout_s=timeout_s)
         backend.check()

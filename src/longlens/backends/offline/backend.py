@@ -13,6 +13,10 @@ What it does with a prompt (and all it can do):
 
 It does not understand scenes, actions, speech or anything else; questions outside on-screen text and
 salient colours/shapes get a stated guess.
+
+For the navigate agent's vision roles (recognised by their system prompts) it captions a tree node or
+answers a video_qa query with the on-screen text it reads, vivid objects and dominant colours, and says
+that this is all it covers (`describe.py`).
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ import numpy as np
 from PIL import Image as PILImage
 
 from longlens.backends.base import DEFAULT_GEN, Backend, Completion, GenConfig
-from longlens.backends.offline import ocr, vision
+from longlens.backends.offline import describe, ocr, vision
 from longlens.prompts.messages import Image, Message, Text, Video, forced_prefix
 from longlens.video import FrameSet
 
@@ -98,6 +102,35 @@ def _kind(p: _Prompt) -> str:
     return "text"
 
 
+def _navigate_role(messages: tuple[Message, ...]) -> str | None:
+    """"caption" or "videoqa" for the navigate agent's vision requests (known by their system prompt)."""
+    system = messages[0].plain_text if messages and messages[0].role == "system" else ""
+    if "You are a video understanding expert" in system:
+        return "caption"
+    if "You are a video question-answering model" in system:
+        return "videoqa"
+    return None
+
+
+def _images(messages: tuple[Message, ...]) -> tuple[np.ndarray, list[float], str]:
+    """The frames (one size), their times and the first text of the user turn."""
+    pixels, times, query = [], [], ""
+    for m in messages:
+        if m.role != "user":
+            continue
+        for part in m.parts:
+            if isinstance(part, Image):
+                pixels.append(part.pixels)
+                times.append(part.time_s if part.time_s is not None else 0.0)
+            elif isinstance(part, Text) and not query:
+                query = part.text
+    if not pixels:
+        return np.zeros((0, 1, 1, 3), np.uint8), [], query
+    shape = pixels[0].shape
+    keep = [i for i, p in enumerate(pixels) if p.shape == shape]
+    return np.stack([pixels[i] for i in keep]), [times[i] for i in keep], query
+
+
 class OfflineBackend(Backend):
     name = "offline"
 
@@ -112,6 +145,12 @@ class OfflineBackend(Backend):
 
     def generate(self, messages: tuple[Message, ...], gen: GenConfig = DEFAULT_GEN) -> Completion:
         t0 = time.perf_counter()
+        role = _navigate_role(messages)
+        if role is not None:  # a caption or video_qa request of the navigate agent
+            frames, times, query = _images(messages)
+            text = (describe.caption(frames, times, max_ocr=self.max_ocr_frames) if role == "caption"
+                    else describe.answer(query, frames, times))
+            return Completion(text=text, latency_s=time.perf_counter() - t0, model=self.model, finish_reason="stop")
         prompt = _read_prompt(messages)
         text = self._reply(prompt)
         prefix = forced_prefix(messages) or ""
