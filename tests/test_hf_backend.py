@@ -302,3 +302,24 @@ def test_zoom_agent_runs_three_steps_from_the_cli(zoomer_dir, video, tmp_path, r
         assert cached == [0, 0, 0]
     assert all(s["prompt_tokens"] > s["visual_tokens"] and s["completion_tokens"] > 5 for s in steps)
     assert trace["backend"] == "hf:tiny-zoomer" and trace["totals"]["steps"] == 3
+
+
+def test_hf_backend_serves_the_navigate_caption_role(backend, video, tmp_path):
+    """Caption requests are loose images with their times; the hf backend takes them as images."""
+    from longlens.agents.captions import CaptionTree
+    from longlens.video import FrameCache
+
+    info = open_video(video)
+    tree = CaptionTree.open(info, backend, cache=FrameCache(tmp_path / "c"))
+    leaf = tree.tree.level(3)[5]
+    caption, stored = tree.get(leaf)
+    assert not stored and caption.model == "tiny-qwen2.5-vl" and tree.captions[leaf.key] is caption
+    assert backend.generate(tree_messages(tree, leaf), GenConfig(max_new_tokens=4)).usage.visual_tokens[0] > 0
+
+
+def tree_messages(tree, leaf):
+    from longlens.prompts.navigate import caption_messages
+    from longlens.video import decode, index_plan
+
+    frames = decode(tree.info, index_plan(tree.info, leaf.sample(4), max_side=224))
+    return caption_messages(tree.profile, frames, level=3, words=50)

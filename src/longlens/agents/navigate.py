@@ -209,8 +209,8 @@ class NavigateAgent:
                           kind="videoqa")
         frames = decode(tree.info, plan, cache=self.cache)
         completion = self.videoqa.generate(videoqa_messages(profile, call.query, frames), self.config.videoqa_gen)
-        dt = time.perf_counter() - t0
-        role_s["videoqa"] += dt
+        dt = time.perf_counter() - t0  # decoding included; the role's seconds are the model call's own
+        role_s["videoqa"] += completion.latency_s
         calls["videoqa"] += 1
         answer = first_tag(completion.text, "answer")
         tool = {"name": call.name, "node": node.key, "query": call.query, "role": "videoqa", "cache": None,
