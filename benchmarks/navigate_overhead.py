@@ -22,6 +22,7 @@ import argparse
 import hashlib
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -191,6 +192,7 @@ def main() -> None:
         make_video(args.video, duration_s=3600, width=1280, height=720, fps=30, gop_s=5.0, seed=1, needles=6,
                    preset="superfast")
     work = BENCH / "navigate"
+    shutil.rmtree(work, ignore_errors=True)  # cold caches: the first question decodes its frames
     ours_cache = work / "longlens-cache"
     info = open_video(args.video, cache=FrameCache(ours_cache))
     tree = CaptionTree.open(info, None, CaptionSettings(online=True), cache=FrameCache(ours_cache),
