@@ -100,13 +100,16 @@ def step_line(step) -> str:
     return line
 
 
+def answer_line(trace: Trace) -> str:
+    if trace.choice and trace.options:
+        return f"answer: {trace.choice} ({trace.options[ord(trace.choice) - 65]})"
+    return f"answer: {trace.answer or '(none)'}"
+
+
 def report(trace: Trace) -> None:
     for step in trace.steps:
         print(step_line(step))
-    if trace.choice and trace.options:
-        print(f"answer: {trace.choice} ({trace.options[ord(trace.choice) - 65]})")
-    else:
-        print(f"answer: {trace.answer or '(none)'}")
+    print(answer_line(trace))
     t = trace.totals
     print(f"total: {t['steps']} steps, {t['frames_decoded']} frames decoded, "
           f"{human_count(t['visual_tokens'])} visual tokens, {t['model_s']:.1f} s model, {t['wall_s']:.1f} s wall")
@@ -153,7 +156,7 @@ def run_navigate(args) -> int:
     roles = role_backends(args, timeout_s=args.timeout)
     if roles["reasoning"] is None:
         raise LongLensError("the navigate agent needs a reasoning model: --reasoning-url URL (or "
-                            "--reasoning-model-path DIR, --reasoning-script FILE)")
+                            "--reasoning-script FILE)")
     if roles["caption"] is None and not args.caption_model:
         raise LongLensError("the navigate agent needs captions: --caption-url URL for a caption model, or "
                             "--caption-model NAME to read a tree built or imported earlier")
@@ -173,10 +176,7 @@ def run_navigate(args) -> int:
             print(round_line(step))
         if trace.error:
             print(f"error: {trace.error}")
-        if trace.choice and trace.options:
-            print(f"answer: {trace.choice} ({trace.options[ord(trace.choice) - 65]})")
-        else:
-            print(f"answer: {trace.answer or '(none)'}")
+        print(answer_line(trace))
         t = trace.totals
         print(f"total: {t['rounds']} rounds, {t['caption_made']} captions made, {t['caption_reused']} reused, "
               f"{t['videoqa']} video_qa, {t['invalid']} invalid; reasoning {t['reasoning_s']:.1f} s, "

@@ -1,8 +1,8 @@
 """Options for the navigate agent's three roles (reasoning, caption, video_qa), each its own backend.
 
-Per role: ``--ROLE-url URL [--ROLE-model NAME]`` (an OpenAI-compatible server), ``--ROLE-model-path DIR``
-(a local transformers model), ``--ROLE-script FILE`` (scripted replies) or, for the two vision roles,
-``--ROLE-offline`` (the embedded offline backend). One URL may serve several
+Per role: ``--ROLE-url URL [--ROLE-model NAME]`` (an OpenAI-compatible server), ``--ROLE-script FILE``
+(scripted replies) or, for the two vision roles, ``--ROLE-model-path DIR`` (a local transformers Qwen-VL
+model) or ``--ROLE-offline`` (the embedded offline backend). One URL may serve several
 roles; without its own options, video_qa uses the caption role's backend (one VL model for both, as
 the reference serves them).
 """
@@ -27,7 +27,8 @@ def add_role_options(p: argparse.ArgumentParser, roles=ROLES) -> None:
         g.add_argument(f"--{role}-model", metavar="NAME",
                        help="model name on that server (default: the only one served)"
                        + ("; also names the stored captions" if role == "caption" else ""))
-        g.add_argument(f"--{role}-model-path", metavar="DIR", help="a local transformers model folder instead")
+        if role != "reasoning":  # the hf backend runs Qwen-VL models; serve a text reasoning model with vLLM
+            g.add_argument(f"--{role}-model-path", metavar="DIR", help="a local transformers Qwen-VL folder instead")
         g.add_argument(f"--{role}-script", metavar="FILE", help="scripted replies (JSON list), for dry runs and tests")
         if role != "reasoning":
             g.add_argument(f"--{role}-offline", action="store_true",
