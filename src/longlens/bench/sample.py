@@ -1,0 +1,35 @@
+"""One benchmark question in one shape, whatever its native format."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+LETTERS = "ABCDEFGHIJ"
+
+
+@dataclass(frozen=True)
+class Sample:
+    benchmark: str
+    id: str
+    """The benchmark's own question id (Video-MME question_id, LVBench uid, ...): scorers key on it."""
+    video: str
+    """Path of the video file (it may be missing; the runner reports and counts that)."""
+    question: str
+    options: tuple[str, ...] = ()
+    """Option texts without their letters."""
+    answer: str | None = None
+    """The correct option letter (multiple choice), or the answer text."""
+    video_id: str = ""
+    duration_s: float | None = None
+    spans: tuple[tuple[float, float], ...] = ()
+    """Annotated time spans (clues, grounding), in seconds."""
+    categories: dict = field(default_factory=dict)
+    """Breakdown keys: {"duration": "long", "task_type": [...], ...}."""
+    raw: dict = field(default_factory=dict, repr=False)
+    """The native record, as read."""
+
+    @property
+    def answer_text(self) -> str | None:
+        if self.answer and self.options and self.answer in LETTERS[: len(self.options)]:
+            return self.options[LETTERS.index(self.answer)]
+        return None

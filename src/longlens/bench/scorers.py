@@ -1,0 +1,109 @@
+"""Scorers are plain functions ``(prediction, sample) -> Score``; `accuracy` aggregates them.
+
+A reply whose letter cannot be read is *unparsed*, never silently a letter. How unparsed replies count
+is an explicit policy: ``"wrong"`` (in the denominator, scored 0: lmms-eval), ``"drop"`` (out of the
+denominator: the official Video-MME and LVBench scorers) or ``"random"`` (a seeded random option: the
+LongVideoBench and EgoSchema reference code). The count of unparsed replies is always reported.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from longlens.bench import extract
+from longlens.bench.sample import LETTERS, Sample
+
+POLICIES = ("wrong", "drop", "random")
+EXTRACTORS: dict[str, Callable] = {
+    "robust": lambda reply, s: extract.robust(reply, s.options),
+    "videomme": lambda reply, s: extract.videomme_official(reply, LETTERS[: max(len(s.options), 4)]) or None,
+    "mlvu": lambda reply, s: extract.mlvu_official(reply) or None,
+}
+
+
+@dataclass(frozen=True)
+class Score:
+    id: str
+    video_id: str
+    parsed: str | None
+    """The letter read from the reply (None: unparsed)."""
+    correct: bool
+    """Whether the read letter is the answer (False when unparsed)."""
+
+
+def score_choice(prediction: str, sample: Sample, extractor: str = "robust") -> Score:
+    """Multiple choice: read a letter with `extractor` and compare it with the sample's letter."""
+    if extractor not in EXTRACTORS:
+        raise ValueError(f"unknown extractor {extractor!r}; use one of {', '.join(EXTRACTORS)}")
+    got = EXTRACTORS[extractor](prediction or "", sample)
+    return Score(sample.id, sample.video_id, got, got is not None and got == sample.answer)
+
+
+@dataclass(frozen=True)
+class Accuracy:
+    accuracy: float
+    n: int
+    """Questions in the denominator."""
+    unparsed: int
+    se: float
+    """Standard error, clustered by video."""
+    policy: str
+
+
+def accuracy(scores: Iterable[Score], samples: dict[str, Sample] | None = None, *, policy: str = "wrong",
+             seed: int = 0) -> Accuracy:
+    """Accuracy under an unparsed `policy`; `samples` (by id) are needed for ``"random"``."""
+    if policy not in POLICIES:
+        raise ValueError(f"unknown unparsed policy {policy!r}; use one of {', '.join(POLICIES)}")
+    scores = list(scores)
+    unparsed = sum(s.parsed is None for s in scores)
+    values: list[tuple[str, float]] = []
+    for s in scores:
+        if s.parsed is not None:
+            values.append((s.video_id, float(s.correct)))
+        elif policy == "wrong":
+            values.append((s.video_id, 0.0))
+        elif policy == "random":
+            if samples is None:
+                raise ValueError("the random policy needs the samples (their options and answers)")
+            sample = samples[s.id]
+            k = max(len(sample.options), 1)
+            h = int(hashlib.sha256(f"{seed}:{s.id}".encode()).hexdigest(), 16)
+            values.append((s.video_id, float(LETTERS[h % k] == sample.answer)))
+    n = len(values)
+    acc = sum(v for _, v in values) / n if n else 0.0
+    return Accuracy(acc, n, unparsed, clustered_se(values, acc), policy)
+
+
+def clustered_se(values: list[tuple[str, float]], mean: float) -> float:
+    """Standard error of a mean of 0/1 values, clustered by the first item (the video)."""
+    n = len(values)
+    if n < 2:
+        return 0.0
+    by_cluster: dict[str, float] = defaultdict(float)
+    for cluster, v in values:
+        by_cluster[cluster] += v - mean
+    g = len(by_cluster)
+    var = sum(r * r for r in by_cluster.values()) / (n * n)
+    if g > 1:
+        var *= g / (g - 1)
+    return math.sqrt(var)
+
+
+def breakdown(scores: list[Score], samples: dict[str, Sample], key: str, *, policy: str = "wrong") -> dict:
+    """Accuracy per value of `samples[id].categories[key]` (a list value counts for each of its labels)."""
+    groups: dict[str, list[Score]] = defaultdict(list)
+    for s in scores:
+        value = samples[s.id].categories.get(key)
+        for label in (value if isinstance(value, (list, tuple)) else [value]):
+            groups[str(label)].append(s)
+    return {label: accuracy(group, samples, policy=policy) for label, group in sorted(groups.items())}
+
+
+def macro_average(per_group: dict[str, Accuracy]) -> float:
+    """The plain mean of group accuracies (MLVU's M-Avg over its tasks)."""
+    return sum(a.accuracy for a in per_group.values()) / len(per_group) if per_group else 0.0
