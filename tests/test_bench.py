@@ -112,3 +112,69 @@ def test_mlvu_adapter_and_paths_stay_inside(tmp_path):
     (tmp_path / "json" / "1_plotQA.json").write_text(json.dumps(bad))
     with pytest.raises(LongLensError, match="outside the videos folder"):
         load_mlvu(tmp_path / "json", tmp_path / "video")
+
+
+# ---------------------------------------------------------------- the runner, end to end
+@pytest.fixture(scope="module")
+def needle_suite(tmp_path_factory):
+    from longlens.synth import make_video
+
+    root = tmp_path_factory.mktemp("suite")
+    for seed in (1, 2):
+        make_video(root / f"n{seed}.mp4", duration_s=40, width=320, height=180, fps=10, gop_s=2.0, seed=seed,
+                   needles=2)
+    return root
+
+
+def eval_cmd(suite, out, script, *extra):
+    return ["eval", "needles", "--data", str(suite), "--out", str(out), "--backend", "scripted", "--script",
+            str(script), "--max-steps", "1", "--cache-dir", str(out.parent / "cache"), *extra]
+
+
+def test_eval_runs_resumes_and_refuses_another_config(needle_suite, tmp_path, capsys):
+    from longlens.bench import load_needles
+    from longlens.cli.main import main
+
+    samples = load_needles(needle_suite).samples
+    assert len(samples) == 4 and all(s.answer in "ABCD" for s in samples)
+    script = tmp_path / "replies.json"
+    script.write_text(json.dumps([f"I get the answer.\n\n\\boxed{{{samples[0].answer}}}", "no idea"] * 4))
+    out = tmp_path / "run"
+    assert main(eval_cmd(needle_suite, out, script, "--limit", "2")) == 0
+    records = [json.loads(x) for x in (out / "results.jsonl").read_text().splitlines()]
+    assert [r["id"] for r in records] == [s.id for s in samples[:2]]
+    assert records[0]["correct"] and records[1]["parsed"] is None
+    assert (out / records[0]["trace"]).exists()
+    # resume: the same command without --limit answers only the two others
+    assert main(eval_cmd(needle_suite, out, script)) == 0
+    records = [json.loads(x) for x in (out / "results.jsonl").read_text().splitlines()]
+    assert sorted(r["id"] for r in records) == sorted(s.id for s in samples) and len(records) == 4
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["answered"] == 4 and summary["unparsed"] >= 1 and summary["policy"] == "wrong"
+    # a torn last line (kill -9 mid-write) is cut, not duplicated or merged
+    with (out / "results.jsonl").open("a") as f:
+        f.write('{"id": "half')
+    assert main(eval_cmd(needle_suite, out, script)) == 0
+    lines = (out / "results.jsonl").read_text().splitlines()
+    assert len(lines) == 4 and all(json.loads(x) for x in lines)
+    # another configuration does not mix in
+    assert main(eval_cmd(needle_suite, out, script, "--max-steps", "2")) == 2
+    assert "another configuration" in capsys.readouterr().err
+
+
+def test_eval_counts_missing_videos_and_runs_concurrently(needle_suite, tmp_path, capsys):
+    import shutil
+
+    from longlens.cli.main import main
+
+    suite = tmp_path / "suite"
+    shutil.copytree(needle_suite, suite)
+    (suite / "n2.mp4").unlink()
+    script = tmp_path / "replies.json"
+    script.write_text(json.dumps(["\\boxed{A}"] * 8))
+    out = tmp_path / "run"
+    assert main(eval_cmd(suite, out, script, "--concurrency", "2")) == 0
+    captured = capsys.readouterr()
+    assert "missing video:" in captured.err and "n2.mp4" in captured.err
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["missing_videos"] == 1 and summary["answered"] == 2 and summary["questions"] == 4

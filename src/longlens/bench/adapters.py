@@ -139,3 +139,25 @@ def load_mlvu(data: str | Path, videos: str | Path) -> Loaded:
                               duration_s=float(r["duration"]) if r.get("duration") else None,
                               categories={"task": task}, raw=r))
     return Loaded(out, sorted(set(missing)))
+
+
+def load_needles(data: str | Path, videos: str | Path | None = None) -> Loaded:
+    """The synthetic needle suite: answer keys written by ``longlens make-video`` (one JSON file, or a
+    folder of them); each video sits beside its key unless `videos` names another folder."""
+    from longlens.synth import load_answer_key
+
+    src = Path(data)
+    keys = sorted(src.glob("*.json")) if src.is_dir() else [src]
+    if not keys or not keys[0].is_file():
+        raise LongLensError(f"{src}: no answer keys (.json from longlens make-video) there")
+    missing: list[str] = []
+    out = []
+    for kf in keys:
+        key = load_answer_key(kf)
+        root = Path(videos) if videos else kf.parent
+        path = _video(root, Path(key.video).name, missing)
+        for n in key.needles:
+            out.append(Sample("needles", f"{Path(key.video).stem}-{n.id}", path, n.question, tuple(n.options),
+                              n.answer, video_id=Path(key.video).stem, spans=((n.start_s, n.end_s),),
+                              categories={"kind": n.kind}, raw=n.to_dict()))
+    return Loaded(out, sorted(set(missing)))

@@ -24,6 +24,7 @@ COMMANDS = {
     "cache": "cache",
     "scripted-server": "scripted_server",
     "tree": "tree",
+    "eval": "eval",
 }
 
 
