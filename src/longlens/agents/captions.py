@@ -88,10 +88,6 @@ class Caption:
         return self.raw if _CAPTION.search(self.raw) else f"<caption> {self.raw} </caption>"
 
 
-def reply_caption(raw: str) -> str:
-    return Caption("", raw).text
-
-
 class CaptionStore:
     """An append-only JSON-lines file of captions; safe against crashes, shared by threads."""
 

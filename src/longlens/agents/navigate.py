@@ -186,16 +186,13 @@ class NavigateAgent:
         return self._trace(info, question, options, steps, answer, t0, role_s, calls, tree, error=error)
 
     # ------------------------------------------------------------------ tools
-    def _caption(self, tree: CaptionTree, node):
-        t0 = time.perf_counter()
-        cap, hit = tree.get(node)
-        return cap, hit, (0.0 if hit else time.perf_counter() - t0)
-
     def _run_call(self, tree: CaptionTree, call: Call, role_s: dict, calls: dict):
         profile = tree.profile
         node = tree.tree.node(call.ids)
         if call.name == "get_caption":
-            cap, hit, dt = self._caption(tree, node)
+            t0 = time.perf_counter()
+            cap, hit = tree.get(node)
+            dt = 0.0 if hit else time.perf_counter() - t0
             role_s["caption"] += dt
             calls["caption_reused" if hit else "caption_made"] += 1
             shown = tree.shown(cap)

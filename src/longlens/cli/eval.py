@@ -48,9 +48,9 @@ def add_parser(sub, name):
 
 
 def run(args) -> int:
-    loaded = LOADERS[args.bench](args.data, args.videos) if args.bench == "needles" or args.videos else None
-    if loaded is None:
+    if args.bench != "needles" and not args.videos:
         raise LongLensError(f"{args.bench} needs --videos DIR (the folder with its video files)")
+    loaded = LOADERS[args.bench](args.data, args.videos)
     samples = loaded.samples[: args.limit] if args.limit else loaded.samples
     missing = {s.video for s in samples} & set(loaded.missing)
     for path in sorted(missing):

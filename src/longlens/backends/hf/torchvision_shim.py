@@ -19,13 +19,18 @@ def install() -> None:
         return
     import torch
 
-    try:
-        torch.ops.torchvision.nms  # noqa: B018 - the attribute lookup is the probe
+    if _ops_present(torch):
         _LIBRARY = False
         return
-    except (AttributeError, RuntimeError):
-        pass
     lib = torch.library.Library("torchvision", "FRAGMENT")
     lib.define("nms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
     lib.define("qnms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
     _LIBRARY = lib  # keep the library object alive: dropping it would drop the definitions
+
+
+def _ops_present(torch) -> bool:
+    """Whether torchvision's compiled operators are registered (a working torchvision build)."""
+    try:
+        return torch.ops.torchvision.nms is not None
+    except (AttributeError, RuntimeError):
+        return False
