@@ -161,3 +161,7 @@ def load_needles(data: str | Path, videos: str | Path | None = None) -> Loaded:
                               n.answer, video_id=Path(key.video).stem, spans=((n.start_s, n.end_s),),
                               categories={"kind": n.kind}, raw=n.to_dict()))
     return Loaded(out, sorted(set(missing)))
+
+
+LOADERS = {"videomme": load_videomme, "lvbench": load_lvbench, "mlvu": load_mlvu, "needles": load_needles}
+"""Benchmark name -> loader ``(data, videos) -> Loaded``: the names `longlens eval` accepts."""

@@ -5,6 +5,11 @@ record per finished question, appended and flushed as it completes) and ``traces
 question). Starting again with the same folder and configuration skips what is done; a torn last line
 (``kill -9`` mid-write) is cut off first, so nothing is lost but the questions in flight and nothing is
 written twice. A different configuration is refused unless ``mix=True``.
+
+A record is self-sufficient (a report needs no dataset): ``id``, ``video_id``, ``benchmark``, ``task``,
+``categories``, ``n_options``, ``truth``, ``truth_spans``, the scored fields of `score_trace`
+(``prediction``, ``parsed``, ``correct``; grounding: ``span``, ``iou``, ``iop``), ``error``, ``totals`` (the
+trace's costs), ``trace`` (its file, relative to the run folder) and ``wall_s``.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from pathlib import Path
 
 from longlens.agents.trace import Trace
 from longlens.bench.sample import Sample
-from longlens.bench.scorers import Score, score_choice
+from longlens.bench.scorers import score_trace
 from longlens.errors import LongLensError
 
 
@@ -86,16 +91,17 @@ def run_eval(samples: list[Sample], answer: Callable[[Sample], Trace], out: str 
 
     def one(sample: Sample) -> dict:
         t0 = time.perf_counter()
+        base = {"id": sample.id, "video_id": sample.video_id, "benchmark": sample.benchmark, "task": sample.task,
+                "categories": sample.categories, "n_options": len(sample.options), "truth": sample.answer,
+                "truth_spans": [list(sp) for sp in sample.spans]}
         try:
             trace = answer(sample)
         except LongLensError as exc:  # bad input (a broken video ...): recorded, the run goes on
-            return {"id": sample.id, "video_id": sample.video_id, "truth": sample.answer, "prediction": "",
-                    "parsed": None, "correct": False, "error": str(exc), "wall_s": round(time.perf_counter() - t0, 3)}
-        score: Score = score_choice(trace.answer, sample, extractor)
+            return {**base, "prediction": "", "parsed": None, "correct": False, "error": str(exc),
+                    "wall_s": round(time.perf_counter() - t0, 3)}
         trace_file = folder.path / "traces" / f"{_safe(sample.id)}.json"
         trace.save(trace_file)
-        return {"id": sample.id, "video_id": sample.video_id, "truth": sample.answer, "prediction": trace.answer,
-                "parsed": score.parsed, "correct": score.correct, "error": trace.error, "totals": trace.totals,
+        return {**base, **score_trace(trace, sample, extractor), "error": trace.error, "totals": trace.totals,
                 "trace": str(trace_file.relative_to(folder.path)), "wall_s": round(time.perf_counter() - t0, 3)}
 
     def write(record: dict) -> None:

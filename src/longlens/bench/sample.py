@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 LETTERS = "ABCDEFGHIJ"
+TASKS = ("choice", "grounding", "grounded_choice")
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,9 @@ class Sample:
     """Breakdown keys: {"duration": "long", "task_type": [...], ...}."""
     raw: dict = field(default_factory=dict, repr=False)
     """The native record, as read."""
+    task: str = "choice"
+    """``choice`` (a letter is scored), ``grounding`` (a [start, end] span is scored against `spans`:
+    Charades-STA) or ``grounded_choice`` (both: NExT-GQA, CG-Bench)."""
 
     @property
     def answer_text(self) -> str | None:

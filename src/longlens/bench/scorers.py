@@ -43,6 +43,16 @@ def score_choice(prediction: str, sample: Sample, extractor: str = "robust") -> 
     return Score(sample.id, sample.video_id, got, got is not None and got == sample.answer)
 
 
+def score_trace(trace, sample: Sample, extractor: str = "robust") -> dict:
+    """The scored fields of one result record for `sample` answered by `trace` (an agent's `Trace`).
+
+    Always: ``prediction`` (the final answer text), ``parsed`` (the letter read, None when unparsed) and
+    ``correct``. Grounding tasks add ``span`` (the predicted [start, end] or None), ``iou`` and ``iop``.
+    """
+    s = score_choice(trace.answer, sample, extractor)
+    return {"prediction": trace.answer, "parsed": s.parsed, "correct": s.correct}
+
+
 @dataclass(frozen=True)
 class Accuracy:
     accuracy: float

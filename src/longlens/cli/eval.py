@@ -9,13 +9,12 @@ from pathlib import Path
 from longlens.agents.zoom import AGENTS, ZoomAgent, ZoomConfig
 from longlens.backends.base import GenConfig
 from longlens.backends.registry import BACKENDS, make_backend
-from longlens.bench import accuracy, load_lvbench, load_mlvu, load_needles, load_videomme
-from longlens.bench.scorers import EXTRACTORS, POLICIES, Score
+from longlens.bench.adapters import LOADERS
+from longlens.bench.metrics import summarize
+from longlens.bench.scorers import EXTRACTORS, POLICIES
 from longlens.cli._common import add_cache_options, cache_from
 from longlens.errors import LongLensError
 from longlens.prompts.zoom import LETTERS
-
-LOADERS = {"videomme": load_videomme, "lvbench": load_lvbench, "mlvu": load_mlvu, "needles": load_needles}
 
 
 def add_parser(sub, name):
@@ -75,13 +74,11 @@ def run(args) -> int:
     records = run_eval(runnable, lambda s: agent.run(s.video, s.question, s.options[: len(LETTERS)]), args.out,
                        config, concurrency=args.concurrency, extractor=args.extractor, mix=args.mix,
                        progress=progress)
-    scores = [Score(r["id"], r["video_id"], r["parsed"], r["correct"]) for r in records]
-    by_id = {s.id: s for s in samples}
-    acc = accuracy(scores, by_id, policy=args.policy)
-    summary = {"bench": args.bench, "questions": len(samples), "answered": len(records), "missing_videos": len(missing),
-               "accuracy": round(acc.accuracy, 4), "se": round(acc.se, 4), "n": acc.n, "unparsed": acc.unparsed,
-               "policy": acc.policy, "errors": sum(1 for r in records if r.get("error"))}
+    summary = summarize(records, args.bench, policy=args.policy)
+    head = summary["headline"]
+    summary.update({"questions": len(samples), "answered": len(records), "missing_videos": len(missing)})
     (Path(args.out) / "summary.json").write_text(json.dumps(summary, indent=1))
-    print(f"accuracy {acc.accuracy:.3f} ± {acc.se:.3f} over {acc.n} ({acc.unparsed} unparsed, policy {acc.policy}); "
-          f"{len(records)}/{len(samples)} answered, {len(missing)} missing videos; results in {args.out}")
+    print(f"{head['name']} {head['value']:.3f} ± {head['se']:.3f} over {head['n']} ({summary['unparsed']} unparsed, "
+          f"policy {args.policy}); {len(records)}/{len(samples)} answered, {len(missing)} missing videos; "
+          f"results in {args.out}")
     return 0
