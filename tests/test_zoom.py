@@ -175,3 +175,18 @@ def test_messages_hold_frames_with_true_times(coded_video):
     video = trace.steps[0].prompt[1]["content"][1]
     assert video["type"] == "video" and video["times_s"][0] == 0.0 and len(video["times_s"]) == 40
     assert isinstance(Text("x"), Text) and Video  # the part types are public
+
+
+def test_grounding_questions_ask_for_a_span_in_the_checkpoints_words():
+    from longlens.prompts.navigate import SPAN_REQUEST, first_message, load_navigate_profile
+    from longlens.prompts.profiles import load_profile
+    from longlens.prompts.zoom import format_question
+
+    profile = load_profile("love-r1")
+    # LOVE-R1's RL TYPE_TEMPLATE["tal"], byte for byte
+    assert format_question(profile, "person opens a door.", task="grounding") == (
+        "person opens a door.\nProvide the answer in list format, ie, [start_time, end_time].")
+    assert format_question(profile, "Q?", ("x", "y")).endswith(profile.choice_suffix)
+    nav = load_navigate_profile("longvideo-r1")
+    msg = first_message(nav, "person opens a door.", (), 60.0, [(0.0, 60.0, "a room")], task="grounding")
+    assert SPAN_REQUEST in msg.parts[0].text

@@ -91,7 +91,9 @@ class NavigateAgent:
         self.config = config
         self.cache = cache
 
-    def run(self, video: str | Path | VideoInfo, question: str, options: tuple[str, ...] | list[str] = ()) -> Trace:
+    def run(self, video: str | Path | VideoInfo, question: str, options: tuple[str, ...] | list[str] = (),
+            task: str = "choice") -> Trace:
+        """Answer `question` about `video` (`task` "grounding": ask for a [start, end] span)."""
         t0 = time.perf_counter()
         c = self.config
         info = video if isinstance(video, VideoInfo) else open_video(video, cache=self.cache)
@@ -113,7 +115,7 @@ class NavigateAgent:
             return self._trace(info, question, options, steps, None, t0, role_s, calls, tree,
                                error=f"caption backend failed on the high-level captions: {exc}")
         messages: list[Message] = [system_message(profile, tree.tree.width),
-                                   first_message(profile, question, options, info.duration_s, high)]
+                                   first_message(profile, question, options, info.duration_s, high, task)]
         new_from = 0  # messages not yet recorded in a step
         retries = 0
         answer: str | None = None

@@ -149,13 +149,16 @@ class ZoomAgent:
         return ClipView(start, end, decode(info, plan, cache=self.cache))
 
     # -------------------------------------------------------------- the loop
-    def run(self, video: str | Path | VideoInfo, question: str, options: tuple[str, ...] | list[str] = ()) -> Trace:
+    def run(self, video: str | Path | VideoInfo, question: str, options: tuple[str, ...] | list[str] = (),
+            task: str = "choice") -> Trace:
+        """Answer `question` about `video`; `task` "grounding" asks for a [start, end] span instead of a letter
+        (the span is then the last interval the model named: see `bench.grounding`)."""
         t0 = time.perf_counter()
         c = self.config
         info = video if isinstance(video, VideoInfo) else open_video(video, cache=self.cache)
         options = tuple(options)
         letters = LETTERS[: len(options)] if options else LETTERS
-        question_text = format_question(self.profile, question, options)
+        question_text = format_question(self.profile, question, options, task)
         duration = info.duration_s
         steps: list[Step] = []
         clips: list[ClipView] = []

@@ -25,6 +25,7 @@ COMMANDS = {
     "scripted-server": "scripted_server",
     "tree": "tree",
     "eval": "eval",
+    "bench": "bench",
 }
 
 

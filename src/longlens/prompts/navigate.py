@@ -69,12 +69,20 @@ def system_message(profile: NavigateProfile, width: int) -> Message:
     return Message.text("system", profile.system.format(width=width))
 
 
+SPAN_REQUEST = " Give the answer as the time span of the event, [start, end] in seconds."
+"""Ours, not the checkpoint's: LongVideo-R1 was not trained on temporal grounding, so a grounding question
+(Charades-STA) is asked in plain words."""
+
+
 def first_message(profile: NavigateProfile, question: str, options: Sequence[str], duration_s: float,
-                  high: Sequence[tuple[float, float, str]]) -> Message:
+                  high: Sequence[tuple[float, float, str]], task: str = "choice") -> Message:
     """The first user message: question (+ ``A. ...`` option lines), duration, one line per high node.
 
-    `high` holds (shown start, shown end, caption) per high-level node, in order.
+    `high` holds (shown start, shown end, caption) per high-level node, in order; `task` "grounding" adds
+    `SPAN_REQUEST` to the question.
     """
+    if task == "grounding":
+        question = question + SPAN_REQUEST
     if options:
         lines = "\n".join(f"{chr(65 + i)}. {o}" for i, o in enumerate(options))
         head = profile.question_options.format(question=question, options=lines)

@@ -30,6 +30,8 @@ class ZoomProfile:
     """Appended to a multiple-choice question after its option lines."""
     open_suffix: str
     """Appended to an open (free-text) question."""
+    span_suffix: str
+    """Appended to a temporal-grounding question (the answer is ``[start, end]``)."""
     zoom_prefix: str
     answer_prefix: str
     """Forced at the last step, so the model must answer."""

@@ -35,8 +35,11 @@ class ClipView:
     frames: FrameSet
 
 
-def format_question(profile: ZoomProfile, question: str, options: Sequence[str] = ()) -> str:
-    """The question text: options as ``A. ...`` lines and the single-letter instruction, as for Video-MME."""
+def format_question(profile: ZoomProfile, question: str, options: Sequence[str] = (), task: str = "choice") -> str:
+    """The question text: options as ``A. ...`` lines and the single-letter instruction, as for Video-MME;
+    a grounding question (`task` "grounding") asks for ``[start_time, end_time]``."""
+    if task == "grounding":
+        return question + profile.span_suffix
     if not options:
         return question + profile.open_suffix
     if len(options) > len(LETTERS):
