@@ -23,6 +23,8 @@ class Loaded:
     samples: list[Sample]
     missing: list[str] = field(default_factory=list)
     """Expected video paths that do not exist (their samples are still in `samples`)."""
+    notes: list[str] = field(default_factory=list)
+    """Lines worth telling the user (EgoSchema: how many questions have a public answer)."""
 
 
 def _records(path: Path) -> list[dict]:
@@ -163,5 +165,16 @@ def load_needles(data: str | Path, videos: str | Path | None = None) -> Loaded:
     return Loaded(out, sorted(set(missing)))
 
 
-LOADERS = {"videomme": load_videomme, "lvbench": load_lvbench, "mlvu": load_mlvu, "needles": load_needles}
+from longlens.bench.adapters_more import (  # noqa: E402 - they use the helpers above
+    load_cgbench,
+    load_charades,
+    load_egoschema,
+    load_longvideobench,
+    load_mvbench,
+    load_nextgqa,
+)
+
+LOADERS = {"videomme": load_videomme, "lvbench": load_lvbench, "mlvu": load_mlvu, "needles": load_needles,
+           "longvideobench": load_longvideobench, "mvbench": load_mvbench, "cgbench": load_cgbench,
+           "nextgqa": load_nextgqa, "charades": load_charades, "egoschema": load_egoschema}
 """Benchmark name -> loader ``(data, videos) -> Loaded``: the names `longlens eval` accepts."""

@@ -1,53 +1,111 @@
 """A run's numbers as its benchmark defines them, computed from result records alone.
 
 `summarize(records, bench)` needs nothing but the records of ``results.jsonl`` (each carries its
-categories, task and option count), so a report can be made from a run folder without the dataset.
+categories, task, option count, truth spans and predicted span), so a report can be made from a run folder
+without the dataset.
 
 Returned shape::
 
     {"bench": "videomme", "policy": "wrong", "questions": 120, "unparsed": 3, "errors": 0,
      "headline": {"name": "accuracy", "value": 0.61, "se": 0.03, "n": 120},
-     "metrics": {"accuracy": {...}, ...},          # every number the benchmark reports
+     "metrics": {"accuracy": {"value": .61, "n": 120, "se": .03, "unparsed": 3}, ...},  # all the benchmark reports
      "tables": {"duration": {"short": {"accuracy": .7, "n": 40, "se": .05, "unparsed": 1}, ...}, ...}}
+
+Every number is a fraction in [0, 1], never a percentage (papers print these x100). Standard errors are
+clustered by video. Table rows always carry ``accuracy``, ``n``, ``se`` and ``unparsed`` (for the letter);
+grounded benchmarks add their own columns (NExT-GQA ``Acc@GQA``, ``mIoP``, ``mIoU``; CG-Bench ``mIoU``,
+``rec@IoU``, ``acc@IoU``). The unparsed `policy` applies to letters only: a missing span always scores 0.
 """
 
 from __future__ import annotations
 
-from longlens.bench.scorers import Accuracy, Score, accuracy
+import math
+
+from longlens.bench import grounding
+from longlens.bench.scorers import Accuracy, Score, accuracy, clustered_se
 
 BREAKDOWNS: dict[str, tuple[str, ...]] = {
-    "videomme": ("duration", "domain", "task_type"),
+    "videomme": ("duration", "domain", "task_type", "sub_category"),
     "lvbench": ("capability",),
     "mlvu": ("task",),
+    "longvideobench": ("duration_group", "question_category"),
+    "mvbench": ("task",),
     "needles": ("kind",),
+    "nextgqa": ("type",),
+    "cgbench": ("duration", "domain", "sub_category"),
 }
+MACRO = {"mlvu": "M-Avg", "mvbench": "task mean"}
+"""Benchmarks whose headline is the plain mean of the per-task accuracies."""
+LVBENCH_COLUMNS = {"entity recognition": "ER", "event understanding": "EU", "key information retrieval": "KIR",
+                   "temporal grounding": "TG", "reasoning": "Rea", "summarization": "Sum"}
+THRESHOLDS = {"charades": (0.3, 0.5, 0.7), "nextgqa": (0.3, 0.5)}
+CG_THRESHOLDS = (0.1, 0.2, 0.3, 0.4, 0.5)
 
 
+def summarize(records: list[dict], bench: str, *, policy: str = "wrong", seed: int = 0) -> dict:
+    if records and all(r.get("task") == "grounding" for r in records):
+        return _grounding_summary(records, bench, policy)
+    choice = [r for r in records if r.get("task", "choice") in ("choice", "grounded_choice")]
+    acc = _accuracy(choice, policy, seed)
+    tables = {key: {label: _row(_accuracy(g, policy, seed)) for label, g in _groups(choice, key, bench).items()}
+              for key in BREAKDOWNS.get(bench, ())}
+    metrics = {"accuracy": _metric(acc.accuracy, acc.n, acc.se, acc.unparsed)}
+    headline = {"name": "accuracy", "value": acc.accuracy, "se": acc.se, "n": acc.n}
+    if bench in MACRO and tables.get("task"):
+        rows = list(tables["task"].values())
+        value = sum(r["accuracy"] for r in rows) / len(rows)
+        se = math.sqrt(sum(r["se"] ** 2 for r in rows)) / len(rows)
+        metrics[MACRO[bench]] = _metric(value, acc.n, se, acc.unparsed)
+        headline = {"name": MACRO[bench], "value": value, "se": se, "n": acc.n}
+    summary = {"bench": bench, "policy": policy, "questions": len(records), "unparsed": acc.unparsed,
+               "errors": sum(1 for r in records if r.get("error")), "headline": headline, "metrics": metrics,
+               "tables": tables}
+    if bench == "nextgqa":
+        _add_grounded(summary, choice, _nextgqa_values, "Acc@GQA", bench)
+    elif bench == "cgbench":
+        _add_grounded(summary, choice, _cgbench_values, "long_acc", bench)
+    return summary
+
+
+def crr(long_acc: float, clue_acc: float) -> float | None:
+    """CG-Bench's clue recovery rate min(long_acc, clue_acc) / clue_acc (None when clue_acc is 0).
+
+    clue_acc comes from a second run over the clue clips (``cg_clue_videos/<qid>.mp4``), so it is not in
+    one run's summary."""
+    return min(long_acc, clue_acc) / clue_acc if clue_acc > 0 else None
+
+
+# ---------------------------------------------------------------- letters
 def _scores(records: list[dict]) -> list[Score]:
     return [Score(r["id"], r.get("video_id", ""), r.get("parsed"), bool(r.get("correct"))) for r in records]
+
+
+def _accuracy(records: list[dict], policy: str, seed: int) -> Accuracy:
+    samples = _option_counts(records) if policy == "random" else None
+    return accuracy(_scores(records), samples, policy=policy, seed=seed)
 
 
 def _row(acc: Accuracy) -> dict:
     return {"accuracy": acc.accuracy, "n": acc.n, "se": acc.se, "unparsed": acc.unparsed}
 
 
-def summarize(records: list[dict], bench: str, *, policy: str = "wrong", seed: int = 0) -> dict:
-    choice = [r for r in records if r.get("task", "choice") in ("choice", "grounded_choice")]
-    acc = accuracy(_scores(choice), policy=policy, seed=seed) if policy != "random" else \
-        accuracy(_scores(choice), _option_counts(choice), policy=policy, seed=seed)
-    tables = {}
-    for key in BREAKDOWNS.get(bench, ()):
-        groups: dict[str, list[dict]] = {}
-        for r in choice:
-            value = (r.get("categories") or {}).get(key)
-            for label in value if isinstance(value, (list, tuple)) else [value]:
-                groups.setdefault(str(label), []).append(r)
-        tables[key] = {label: _row(accuracy(_scores(g), policy="wrong" if policy == "random" else policy))
-                       for label, g in sorted(groups.items())}
-    return {"bench": bench, "policy": policy, "questions": len(records), "unparsed": acc.unparsed,
-            "errors": sum(1 for r in records if r.get("error")),
-            "headline": {"name": "accuracy", "value": acc.accuracy, "se": acc.se, "n": acc.n},
-            "metrics": {"accuracy": _row(acc)}, "tables": tables}
+def _metric(value: float, n: int, se: float, unparsed: int | None = None) -> dict:
+    out = {"value": value, "n": n, "se": se}
+    if unparsed is not None:
+        out["unparsed"] = unparsed
+    return out
+
+
+def _groups(records: list[dict], key: str, bench: str) -> dict[str, list[dict]]:
+    """Records per label of ``categories[key]``; a list value counts for each of its labels."""
+    groups: dict[str, list[dict]] = {}
+    for r in records:
+        value = (r.get("categories") or {}).get(key)
+        for label in value if isinstance(value, (list, tuple)) else [value]:
+            if bench == "lvbench":
+                label = LVBENCH_COLUMNS.get(str(label).lower(), label)
+            groups.setdefault(str(label), []).append(r)
+    return dict(sorted(groups.items()))
 
 
 def _option_counts(records: list[dict]) -> dict:
@@ -56,3 +114,69 @@ def _option_counts(records: list[dict]) -> dict:
 
     return {r["id"]: Sample("", r["id"], "", "", ("",) * int(r.get("n_options") or 4), r.get("truth"))
             for r in records}
+
+
+# ---------------------------------------------------------------- spans
+def _span(r: dict):
+    sp = r.get("span")
+    return (float(sp[0]), float(sp[1])) if sp else None
+
+
+def _truth(r: dict) -> list[tuple[float, float]]:
+    return [(float(s), float(e)) for s, e in r.get("truth_spans") or ()]
+
+
+def _mean(records: list[dict], value) -> dict:
+    pairs = [(r.get("video_id", ""), float(value(r))) for r in records]
+    mean = sum(v for _, v in pairs) / len(pairs) if pairs else 0.0
+    return _metric(mean, len(pairs), clustered_se(pairs, mean))
+
+
+def _grounding_summary(records: list[dict], bench: str, policy: str) -> dict:
+    """Charades-STA: mIoU (headline) and R@t = share of queries with IoU >= t; a missing span is IoU 0."""
+    ious = {r["id"]: grounding.max_over(_span(r), _truth(r), grounding.iou) for r in records}
+    metrics = {"mIoU": _mean(records, lambda r: ious[r["id"]])}
+    for t in THRESHOLDS.get(bench, (0.3, 0.5, 0.7)):
+        metrics[f"R@{t}"] = _mean(records, lambda r, t=t: ious[r["id"]] >= t)
+    head = metrics["mIoU"]
+    return {"bench": bench, "policy": policy, "questions": len(records),
+            "unparsed": sum(1 for r in records if _span(r) is None),
+            "errors": sum(1 for r in records if r.get("error")),
+            "headline": {"name": "mIoU", "value": head["value"], "se": head["se"], "n": head["n"]},
+            "metrics": metrics, "tables": {}}
+
+
+def _nextgqa_values(r: dict) -> dict[str, float]:
+    span, truth = _span(r), _truth(r)
+    u, p = grounding.max_over(span, truth, grounding.iou), grounding.max_over(span, truth, grounding.iop)
+    out = {"Acc@GQA": float(bool(r.get("correct")) and p >= 0.5), "mIoP": p}
+    out.update({f"IoP@{t}": float(p >= t) for t in THRESHOLDS["nextgqa"]})
+    out["mIoU"] = u
+    out.update({f"IoU@{t}": float(u >= t) for t in THRESHOLDS["nextgqa"]})
+    return out
+
+
+def _cgbench_values(r: dict) -> dict[str, float]:
+    span = _span(r)
+    u = grounding.union_iou([span], _truth(r)) if span else 0.0
+    right = bool(r.get("correct"))
+    return {"mIoU": u, "rec@IoU": sum(u > t for t in CG_THRESHOLDS) / len(CG_THRESHOLDS),
+            "acc@IoU": sum(right and u > t for t in CG_THRESHOLDS) / len(CG_THRESHOLDS)}
+
+
+def _add_grounded(summary: dict, records: list[dict], values, headline: str, bench: str) -> None:
+    """NExT-GQA and CG-Bench: span measures over every question (mean of per-question values), in the metrics
+    and as extra columns of each table row; the letter accuracy is renamed ``Acc@QA`` / ``long_acc``."""
+    per = {r["id"]: values(r) for r in records}
+    names = list(next(iter(per.values()), {}))
+    letter_name = "Acc@QA" if bench == "nextgqa" else "long_acc"
+    metrics = {letter_name: summary["metrics"].pop("accuracy")}
+    metrics.update({name: _mean(records, lambda r, k=name: per[r["id"]][k]) for name in names})
+    summary["metrics"] = metrics
+    summary["unparsed_spans"] = sum(1 for r in records if _span(r) is None)
+    head = metrics[headline]
+    summary["headline"] = {"name": headline, "value": head["value"], "se": head["se"], "n": head["n"]}
+    for key, rows in summary["tables"].items():
+        for label, group in _groups(records, key, bench).items():
+            rows[label].update({name: _mean(group, lambda r, k=name: per[r["id"]][k])["value"]
+                                for name in names if not name.startswith(("IoP@", "IoU@"))})

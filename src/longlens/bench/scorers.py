@@ -14,15 +14,25 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from longlens.bench import extract
+from longlens.bench import extract, grounding
 from longlens.bench.sample import LETTERS, Sample
 
 POLICIES = ("wrong", "drop", "random")
 EXTRACTORS: dict[str, Callable] = {
     "robust": lambda reply, s: extract.robust(reply, s.options),
     "videomme": lambda reply, s: extract.videomme_official(reply, LETTERS[: max(len(s.options), 4)]) or None,
+    # LVBench's test_acc.py takes the Video-MME family's letter and skips any answer outside A-E (policy "drop")
+    "lvbench": lambda reply, s: extract.videomme_official(reply, "ABCDE") or None,
     "mlvu": lambda reply, s: extract.mlvu_official(reply) or None,
+    "longvideobench": lambda reply, s: extract.longvideobench_official(reply),
+    "mvbench": lambda reply, s: extract.mvbench_official(reply, LETTERS[: len(s.options) or 5]),
+    "egoschema": lambda reply, s: extract.egoschema_official(reply, s.options),
+    "cgbench": lambda reply, s: extract.cgbench_official(reply),
+    "cgbench-lenient": lambda reply, s: extract.cgbench_official(reply, credit=s.answer),
+    # Charades-STA's official rule reads spans (see score_trace); letters, if any, are read as robust does
+    "charades": lambda reply, s: extract.robust(reply, s.options),
 }
+"""Extractor name -> ``(reply, sample) -> letter or None``: the names ``--extractor`` accepts."""
 
 
 @dataclass(frozen=True)
@@ -46,11 +56,31 @@ def score_choice(prediction: str, sample: Sample, extractor: str = "robust") -> 
 def score_trace(trace, sample: Sample, extractor: str = "robust") -> dict:
     """The scored fields of one result record for `sample` answered by `trace` (an agent's `Trace`).
 
-    Always: ``prediction`` (the final answer text), ``parsed`` (the letter read, None when unparsed) and
-    ``correct``. Grounding tasks add ``span`` (the predicted [start, end] or None), ``iou`` and ``iop``.
+    Always ``prediction`` (the final answer text), ``parsed`` and ``correct``. By task:
+
+    * ``choice``: ``parsed`` is the letter read (None: unparsed), ``correct`` whether it is the answer.
+    * ``grounding``: ``span`` (the predicted [start, end] in seconds, or None), ``iou`` and ``iop`` (fractions,
+      best over the truth spans; 0 without a span); ``parsed`` is "span" or None, ``correct`` is always False
+      (grounding is measured by ``iou``, not right or wrong).
+    * ``grounded_choice``: the letter fields of ``choice`` plus ``span``, ``iou`` and ``iop``.
+
+    The span is `grounding.predicted_span(trace)`; with the ``charades`` extractor it is Charades-STA's
+    official reader applied to the last reply of the trace (the raw text, box and all).
     """
-    s = score_choice(trace.answer, sample, extractor)
-    return {"prediction": trace.answer, "parsed": s.parsed, "correct": s.correct}
+    out: dict = {"prediction": trace.answer}
+    if sample.task in ("choice", "grounded_choice"):
+        s = score_choice(trace.answer, sample, extractor)
+        out.update(parsed=s.parsed, correct=s.correct)
+    if sample.task in ("grounding", "grounded_choice"):
+        if extractor == "charades":
+            span = grounding.charades_official(trace.steps[-1].completion if trace.steps else trace.answer or "")
+        else:
+            span = grounding.predicted_span(trace)
+        out.update(span=list(span) if span else None, iou=grounding.max_over(span, sample.spans, grounding.iou),
+                   iop=grounding.max_over(span, sample.spans, grounding.iop))
+        if sample.task == "grounding":
+            out.update(parsed="span" if span else None, correct=False)
+    return out
 
 
 @dataclass(frozen=True)
