@@ -37,3 +37,15 @@ def test_make_needles_writes_a_suite_eval_reads_and_keeps_what_exists(tmp_path, 
     printed = capsys.readouterr().out
     assert printed.count("kept ") == 3 and "[1/1] wrote" in printed and "needles-1m-02.mp4" in printed
     assert main(["bench", "make-needles", "--out", str(out), "--minutes", "ten"]) == 2
+
+
+def test_needle_samples_carry_length_and_depth(tmp_path):
+    from longlens.bench.adapters import load_needles
+    from longlens.synth import make_video
+
+    key = make_video(tmp_path / "v.mp4", duration_s=50, width=160, height=96, fps=4, seed=3, needles=3)
+    samples = load_needles(tmp_path).samples
+    assert {s.categories["length"] for s in samples} == {"0.8 min"}
+    for s, n in zip(samples, key.needles, strict=True):
+        lo = int(s.categories["depth"].split("-")[0])
+        assert lo <= 100 * (n.start_s + n.end_s) / 2 / 50 < lo + 20

@@ -145,7 +145,8 @@ def load_mlvu(data: str | Path, videos: str | Path) -> Loaded:
 
 def load_needles(data: str | Path, videos: str | Path | None = None) -> Loaded:
     """The synthetic needle suite: answer keys written by ``longlens make-video`` (one JSON file, or a
-    folder of them); each video sits beside its key unless `videos` names another folder."""
+    folder of them); each video sits beside its key unless `videos` names another folder. Breakdowns:
+    needle kind, video length ("10 min") and depth (where the needle sits: "40-60%" of the video)."""
     from longlens.synth import load_answer_key
 
     src = Path(data)
@@ -158,10 +159,13 @@ def load_needles(data: str | Path, videos: str | Path | None = None) -> Loaded:
         key = load_answer_key(kf)
         root = Path(videos) if videos else kf.parent
         path = _video(root, Path(key.video).name, missing)
+        length = f"{round(key.duration_s / 60, 1):g} min"
         for n in key.needles:
+            depth = min(int(5 * (n.start_s + n.end_s) / 2 / key.duration_s), 4) * 20
             out.append(Sample("needles", f"{Path(key.video).stem}-{n.id}", path, n.question, tuple(n.options),
-                              n.answer, video_id=Path(key.video).stem, spans=((n.start_s, n.end_s),),
-                              categories={"kind": n.kind}, raw=n.to_dict()))
+                              n.answer, video_id=Path(key.video).stem, duration_s=key.duration_s,
+                              spans=((n.start_s, n.end_s),), raw=n.to_dict(),
+                              categories={"kind": n.kind, "length": length, "depth": f"{depth}-{depth + 20}%"}))
     return Loaded(out, sorted(set(missing)))
 
 

@@ -30,7 +30,7 @@ BREAKDOWNS: dict[str, tuple[str, ...]] = {
     "mlvu": ("task",),
     "longvideobench": ("duration_group", "question_category"),
     "mvbench": ("task",),
-    "needles": ("kind",),
+    "needles": ("kind", "length", "depth"),
     "nextgqa": ("type",),
     "cgbench": ("duration", "domain", "sub_category"),
 }
