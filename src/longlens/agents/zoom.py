@@ -12,13 +12,18 @@ Baselines (paper Table 2c and Figure 2) reuse the same machinery:
 * ``unified-zoom``: the fast view plus 32 frames spread over the whole video as the slow clip;
 * ``random-zoom``: the fast view plus one random 30 s clip (seeded);
 * ``uniform``: N frames over the whole video at one pixel budget, one forced step, no fast view.
+
+One agent may answer several questions at once (threads); the fast view and the uniform frames of a video
+are decoded once for the questions in flight on it (`SharedFrames`), and `prefetch` decodes them ahead.
 """
 
 from __future__ import annotations
 
 import hashlib
 import random
+import threading
 import time
+from collections import OrderedDict
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -125,22 +130,86 @@ class ZoomConfig:
             raise ValueError("max_steps must be at least 1")
 
 
-class ZoomAgent:
-    """Runs one question at a time: ``ZoomAgent(backend).run(video, question, options) -> Trace``."""
+class SharedFrames:
+    """Frame sets by key, made once for all the questions that hold the key at the same time.
 
-    def __init__(self, backend: Backend, config: ZoomConfig = ZoomConfig(), cache: FrameCache | None = None):
+    A question holds the keys it asked for until it releases them; the `keep` most recently released
+    entries stay in memory for the next questions (a runner orders questions by video), older ones go.
+    Thread-safe; a maker that fails leaves nothing behind (the next question tries again).
+    """
+
+    def __init__(self, keep: int = 2):
+        self.keep = keep
+        self._lock = threading.Lock()
+        self._entries: dict = {}  # key -> [lock, frames or None, holders, charged to a question]
+        self._released: OrderedDict = OrderedDict()
+
+    def get(self, key, make, held: set, *, charge: bool = True) -> tuple[FrameSet, bool]:
+        """(the frames of `key`, True if this call is charged for making them: the first call with `charge`,
+        so frames made ahead by a prefetch count for the first question that uses them); `key` joins `held`."""
+        with self._lock:
+            entry = self._entries.setdefault(key, [threading.Lock(), None, 0, False])
+            if key not in held:
+                held.add(key)
+                entry[2] += 1
+                self._released.pop(key, None)
+        with entry[0]:
+            if entry[1] is None:
+                entry[1] = make()
+            first = charge and not entry[3]
+            entry[3] = entry[3] or charge
+            return entry[1], first
+
+    def release(self, held: set) -> None:
+        with self._lock:
+            for key in held:
+                entry = self._entries[key]
+                entry[2] -= 1
+                if entry[2] == 0:
+                    self._released[key] = None
+            held.clear()
+            while len(self._released) > self.keep:
+                del self._entries[self._released.popitem(last=False)[0]]
+
+
+class ZoomAgent:
+    """Answers questions, one per call, from any number of threads:
+    ``ZoomAgent(backend).run(video, question, options) -> Trace``."""
+
+    def __init__(self, backend: Backend, config: ZoomConfig = ZoomConfig(), cache: FrameCache | None = None,
+                 shared: SharedFrames | None = None):
         self.backend = backend
         self.config = config
         self.cache = cache
+        self.shared = shared or SharedFrames()
         self.profile = load_profile(config.profile)
         self.factor = config.frame_factor or getattr(backend, "frame_factor", None) or PATCH
 
     # -------------------------------------------------------------- frames
-    def _fast(self, info: VideoInfo) -> FrameSet:
+    def _fast_plan(self, info: VideoInfo):
         c = self.config
-        plan = fast_plan(info, max_frames=c.fast_frames, budget=c.fast_budget, short_video_s=c.short_video_s,
+        return fast_plan(info, max_frames=c.fast_frames, budget=c.fast_budget, short_video_s=c.short_video_s,
                          mode=c.fast_mode, factor=self.factor)
-        return decode(info, plan, cache=self.cache)
+
+    def _fast(self, info: VideoInfo) -> FrameSet:
+        return decode(info, self._fast_plan(info), cache=self.cache)
+
+    def _shared(self, info: VideoInfo, plan, held: set, charge: bool = True) -> tuple[FrameSet, bool]:
+        return self.shared.get((info.fingerprint, plan), lambda: decode(info, plan, cache=self.cache), held,
+                               charge=charge)
+
+    def prefetch(self, video: str | Path | VideoInfo) -> None:
+        """Decode the frames every question on `video` starts from (the fast view, or the uniform frames),
+        so that the next questions find them in memory (a runner calls this for the next video)."""
+        info = video if isinstance(video, VideoInfo) else open_video(video, cache=self.cache)
+        c = self.config
+        plan = (uniform_plan(info, c.uniform_frames, budget=c.uniform_budget, factor=self.factor)
+                if c.agent == "uniform" else self._fast_plan(info))
+        held: set = set()
+        try:
+            self._shared(info, plan, held, charge=False)
+        finally:
+            self.shared.release(held)
 
     def _clip(self, info: VideoInfo, start: float, end: float) -> ClipView:
         c = self.config
@@ -153,6 +222,13 @@ class ZoomAgent:
             task: str = "choice") -> Trace:
         """Answer `question` about `video`; `task` "grounding" asks for a [start, end] span instead of a letter
         (the span is then the last interval the model named: see `bench.grounding`)."""
+        held: set = set()
+        try:
+            return self._run(video, question, options, task, held)
+        finally:
+            self.shared.release(held)
+
+    def _run(self, video, question, options, task, held: set) -> Trace:
         t0 = time.perf_counter()
         c = self.config
         info = video if isinstance(video, VideoInfo) else open_video(video, cache=self.cache)
@@ -173,8 +249,9 @@ class ZoomAgent:
 
         if c.agent == "uniform":
             plan = uniform_plan(info, c.uniform_frames, budget=c.uniform_budget, factor=self.factor)
-            fs = decode(info, plan, cache=self.cache)
-            fresh.add(id(fs))
+            fs, made = self._shared(info, plan, held)
+            if made:  # frames another question decoded are charged to that question
+                fresh.add(id(fs))
             messages = zoom_messages(self.profile, question_text, duration, fs, template="c",
                                      prefix=self.profile.answer_prefix)
             step, action = self._step(1, messages, letters, frames_for(fs), fs.visual_tokens)
@@ -182,8 +259,9 @@ class ZoomAgent:
             answer = action if isinstance(action, Answer) else None
             return self._trace(info, question, options, steps, answer, t0)
 
-        fast = self._fast(info)
-        fresh.add(id(fast))
+        fast, made = self._shared(info, self._fast_plan(info), held)
+        if made:
+            fresh.add(id(fast))
         free_steps = c.max_steps - 1 if c.agent == "zoom" else 0
         if c.agent == "random-zoom":
             rng = random.Random(_seed(c.seed, info.fingerprint, question))

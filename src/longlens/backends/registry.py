@@ -1,4 +1,7 @@
-"""Backends by name: ``make_backend("offline" | "openai" | "hf" | "scripted", **options)``."""
+"""Backends by name: ``make_backend("offline" | "openai" | "hf" | "scripted", **options)``.
+
+``openai`` with ``endpoints`` (several server URLs) gives a `PoolBackend` that spreads calls over them.
+"""
 
 from __future__ import annotations
 
@@ -28,7 +31,11 @@ def make_backend(
     attn_implementation: str | None = None,
     kv_reuse: bool = True,
     rope: str = "trained",
+    endpoints: list[str] | None = None,
+    balance: str = "least-busy",
 ) -> Backend:
+    if endpoints and name != "openai":
+        raise LongLensError(f"--endpoints works with the openai backend, not {name}; add --backend openai")
     if name == "offline":
         from longlens.backends.offline import OfflineBackend
 
@@ -36,9 +43,15 @@ def make_backend(
     if name == "openai":
         from longlens.backends.openai_server import OpenAIBackend
 
-        return OpenAIBackend(base_url or "http://127.0.0.1:8000/v1", model, api_key_env=api_key_env,
-                             timeout_s=timeout_s, retries=retries, frames_as_images=frames_as_images,
-                             video_fps=video_fps)
+        def one(url: str) -> Backend:
+            return OpenAIBackend(url, model, api_key_env=api_key_env, timeout_s=timeout_s, retries=retries,
+                                 frames_as_images=frames_as_images, video_fps=video_fps)
+
+        if endpoints:
+            from longlens.backends.pool import PoolBackend
+
+            return PoolBackend([one(url) for url in endpoints], balance=balance)
+        return one(base_url or "http://127.0.0.1:8000/v1")
     if name == "hf":
         if model_path is None:
             raise LongLensError("the hf backend needs --model-path DIR (a local model folder)")

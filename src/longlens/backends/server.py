@@ -7,6 +7,8 @@ dry runs: ``longlens scripted-server replies.json``.
 A script entry is a reply string, or a dict with optional ``text``, ``status`` (an HTTP error to send,
 e.g. 500), ``delay_s`` (wait before answering, to provoke timeouts) and ``error`` (the error message).
 When the script runs out, the last entry repeats if ``repeat_last`` is set, else HTTP 500 is sent.
+``latency_s`` adds a fixed wait to every chat completion (a stand-in for a model's time, so that questions
+are in flight in throughput benchmarks and crash tests); requests are served in parallel threads.
 """
 
 from __future__ import annotations
@@ -20,8 +22,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 class ScriptedServer:
     def __init__(self, script: list, *, model: str = "scripted-model", host: str = "127.0.0.1", port: int = 0,
-                 repeat_last: bool = False):
+                 repeat_last: bool = False, latency_s: float = 0.0):
+        if latency_s < 0:
+            raise ValueError(f"latency_s must be 0 or more, got {latency_s}")
         self.script = list(script)
+        self.latency_s = latency_s
         self.model = model
         self.repeat_last = repeat_last
         self.requests: list[dict] = []
@@ -69,8 +74,9 @@ class ScriptedServer:
                 if entry is None:
                     self._send(500, {"error": {"message": "the script has no more replies", "type": "script"}})
                     return
-                if entry.get("delay_s"):
-                    time.sleep(entry["delay_s"])
+                wait = server.latency_s + (entry.get("delay_s") or 0)
+                if wait:
+                    time.sleep(wait)
                 if entry.get("status"):
                     self._send(entry["status"], {"error": {"message": entry.get("error", "scripted failure"),
                                                            "type": "scripted"}})

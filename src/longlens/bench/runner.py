@@ -9,7 +9,14 @@ written twice. A different configuration is refused unless ``mix=True``.
 A record is self-sufficient (a report needs no dataset): ``id``, ``video_id``, ``benchmark``, ``task``,
 ``categories``, ``n_options``, ``truth``, ``truth_spans``, the scored fields of `score_trace`
 (``prediction``, ``parsed``, ``correct``; grounding: ``span``, ``iou``, ``iop``), ``error``, ``totals`` (the
-trace's costs), ``trace`` (its file, relative to the run folder) and ``wall_s``.
+trace's costs), ``cost`` (the same fixed keys for every agent: `cost_of`), ``trace`` (its file, relative to
+the run folder) and ``wall_s``.
+
+Questions run grouped by video (in the order videos first appear), so the questions on one video are in
+flight together and share its decoded frames; with `prepare` (the zoom agent's `prefetch`), the next
+video is decoded in a background thread while the current one's questions wait for the model. A failing
+model server (`BackendError`) stops the run: the questions in flight finish and are written, nothing is
+recorded for the others, and rerunning goes on.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from longlens.agents.trace import Trace
+from longlens.backends.base import BackendError
 from longlens.bench.sample import Sample
 from longlens.bench.scorers import score_trace
 from longlens.errors import LongLensError
@@ -67,42 +75,122 @@ class RunFolder:
                 f.truncate(keep)
 
     def records(self) -> list[dict]:
+        """The finished records (a torn last line, not yet cut, is not one)."""
         if not self.results.exists():
             return []
-        out = []
-        for line in self.results.read_text(encoding="utf-8").splitlines():
-            if line.strip():
-                out.append(json.loads(line))
-        return out
+        text = self.results.read_text(encoding="utf-8")
+        lines = text.splitlines() if text.endswith("\n") else text.splitlines()[:-1]
+        return [json.loads(line) for line in lines if line.strip()]
+
+
+COST_KEYS = ("steps", "calls", "frames_decoded", "visual_tokens", "text_tokens", "prompt_tokens",
+             "completion_tokens", "model_s", "wall_s")
+"""A record's ``cost``: ``steps`` (zoom steps or navigate rounds), ``calls`` (model calls per role: zoom
+``{"vlm": n}``, navigate ``{"reasoning", "caption", "videoqa"}``), frames decoded, visual tokens, text tokens
+(prompt tokens less the media tokens the backend reported, plus completion tokens; servers that count media
+in the prompt without saying how many leave them in), prompt and completion tokens as reported, model
+seconds and wall seconds (decoding included)."""
+
+
+def cost_of(trace: Trace | None, wall_s: float) -> dict:
+    """The cost of one question, `COST_KEYS` in order; zeros when no trace was made."""
+    if trace is None:
+        return {"steps": 0, "calls": {}, "frames_decoded": 0, "visual_tokens": 0, "text_tokens": 0,
+                "prompt_tokens": 0, "completion_tokens": 0, "model_s": 0.0, "wall_s": round(wall_s, 3)}
+    t = trace.totals
+    if trace.agent == "navigate":
+        calls = {"reasoning": t["rounds"], "caption": t["caption_made"], "videoqa": t["videoqa"]}
+    else:
+        calls = {"vlm": t["steps"]}
+    prompt = sum(s.prompt_tokens or 0 for s in trace.steps)
+    completion = sum(s.completion_tokens or 0 for s in trace.steps)
+    media = sum(sum(s.media_tokens) for s in trace.steps if s.media_tokens and s.prompt_tokens)
+    return {"steps": t.get("rounds", t["steps"]), "calls": calls, "frames_decoded": t["frames_decoded"],
+            "visual_tokens": t["visual_tokens"], "text_tokens": prompt - media + completion, "prompt_tokens": prompt,
+            "completion_tokens": completion, "model_s": t["model_s"], "wall_s": round(wall_s, 3)}
+
+
+def cost_summary(records: list[dict]) -> dict:
+    """``{"questions": n, "total": {...}, "per_question": {...}}`` over the records that carry a cost."""
+    costs = [r["cost"] for r in records if r.get("cost")]
+    total: dict = {k: 0 for k in COST_KEYS}
+    total["calls"] = {}
+    for c in costs:
+        for k in COST_KEYS:
+            if k == "calls":
+                for role, n in c["calls"].items():
+                    total["calls"][role] = total["calls"].get(role, 0) + n
+            else:
+                total[k] += c.get(k) or 0
+    n = len(costs)
+    mean = {k: (round(v / n, 3) if n else 0.0) for k, v in total.items() if k != "calls"}
+    mean["calls"] = {role: round(v / n, 3) for role, v in total["calls"].items()}
+    total["model_s"], total["wall_s"] = round(total["model_s"], 3), round(total["wall_s"], 3)
+    return {"questions": n, "total": total, "per_question": {k: mean[k] for k in COST_KEYS}}
+
+
+def by_video(samples: list[Sample]) -> list[Sample]:
+    """`samples` grouped by video, videos in order of first appearance, questions in order within one."""
+    first: dict[str, int] = {}
+    for s in samples:
+        first.setdefault(s.video, len(first))
+    return sorted(samples, key=lambda s: first[s.video])
 
 
 def run_eval(samples: list[Sample], answer: Callable[[Sample], Trace], out: str | Path, config: dict, *,
              concurrency: int = 1, extractor: str = "robust", mix: bool = False,
-             progress: Callable[[dict, int, int], None] | None = None) -> list[dict]:
+             progress: Callable[[dict, int, int], None] | None = None,
+             prepare: Callable[[Sample], None] | None = None) -> list[dict]:
     """Answer every sample not yet in `out` with `answer(sample) -> Trace`, `concurrency` at a time;
-    returns all records of the run folder."""
+    returns all records of the run folder. When the first question on a video starts, `prepare(sample)`
+    is called in a background thread for the first question on the next video (concurrency > 1 only)."""
+    seen: set[str] = set()
+    for s in samples:
+        if s.id in seen:
+            raise LongLensError(f"question id {s.id!r} appears twice in the benchmark data; ids must be unique "
+                                "for a run to resume (fix or drop the duplicate)")
+        seen.add(s.id)
     folder = RunFolder(Path(out))
     folder.prepare(config, mix=mix)
     done = {r["id"] for r in folder.records()}
-    todo = [s for s in samples if s.id not in done]
+    todo = by_video([s for s in samples if s.id not in done])
     lock = threading.Lock()
     total = len(samples)
     finished = len(done)
 
+    ahead = ThreadPoolExecutor(max_workers=1) if prepare and concurrency > 1 else None
+    following = {}  # first sample of a video -> first sample of the next video
+    firsts = [s for i, s in enumerate(todo) if i == 0 or todo[i - 1].video != s.video]
+    for a, b in zip(firsts, firsts[1:], strict=False):
+        following[a.id] = b
+
+    def warm(sample: Sample) -> None:
+        try:
+            prepare(sample)
+        except Exception:  # only a head start: the question itself meets the failure and records it
+            pass
+
     def one(sample: Sample) -> dict:
+        if ahead is not None and sample.id in following:
+            ahead.submit(warm, following[sample.id])
         t0 = time.perf_counter()
         base = {"id": sample.id, "video_id": sample.video_id, "benchmark": sample.benchmark, "task": sample.task,
                 "categories": sample.categories, "n_options": len(sample.options), "truth": sample.answer,
                 "truth_spans": [list(sp) for sp in sample.spans]}
         try:
             trace = answer(sample)
+        except BackendError:  # the server, not the question: stop, record nothing (a rerun goes on)
+            raise
         except LongLensError as exc:  # bad input (a broken video ...): recorded, the run goes on
+            wall = time.perf_counter() - t0
             return {**base, "prediction": "", "parsed": None, "correct": False, "error": str(exc),
-                    "wall_s": round(time.perf_counter() - t0, 3)}
+                    "cost": cost_of(None, wall), "wall_s": round(wall, 3)}
         trace_file = folder.path / "traces" / f"{_safe(sample.id)}.json"
         trace.save(trace_file)
+        wall = time.perf_counter() - t0
         return {**base, **score_trace(trace, sample, extractor), "error": trace.error, "totals": trace.totals,
-                "trace": str(trace_file.relative_to(folder.path)), "wall_s": round(time.perf_counter() - t0, 3)}
+                "cost": cost_of(trace, wall), "trace": str(trace_file.relative_to(folder.path)),
+                "wall_s": round(wall, 3)}
 
     def write(record: dict) -> None:
         nonlocal finished
@@ -120,10 +208,22 @@ def run_eval(samples: list[Sample], answer: Callable[[Sample], Trace], out: str 
         for s in todo:
             write(one(s))
     else:
+        failure: BaseException | None = None
         with ThreadPoolExecutor(max_workers=concurrency) as pool:
-            futures = [pool.submit(one, s) for s in todo]
+            futures = [pool.submit(one, s) for s in todo]  # FIFO: one video's questions start together
             for fut in as_completed(futures):
-                write(fut.result())
+                if fut.cancelled():
+                    continue
+                if fut.exception() is None:
+                    write(fut.result())  # what finished is kept, even after a failure
+                elif failure is None:
+                    failure = fut.exception()
+                    for other in futures:
+                        other.cancel()
+        if ahead is not None:
+            ahead.shutdown(cancel_futures=True)
+        if failure is not None:
+            raise failure
     return folder.records()
 
 
