@@ -93,6 +93,24 @@ def test_a_failing_server_stops_the_run_and_a_rerun_goes_on(suite, tmp_path, cap
     assert sum(r["prediction"] == "A" for r in records) == 1 and all(not r["error"] for r in records)
 
 
+def test_a_failing_reasoning_server_stops_a_navigate_run_too(suite, tmp_path, capsys):
+    from longlens.cli.main import main
+
+    out = tmp_path / "nav"
+    script = ["<think>ok</think><answer>A</answer>", {"status": 400, "error": "server melted"},
+              "<think>ok</think><answer>B</answer>"]
+    with ScriptedServer(script, repeat_last=True) as server:
+        cmd = ["eval", "needles", "--data", str(suite), "--out", str(out), "--agent", "navigate", "--limit", "3",
+               "--reasoning-url", server.url, "--caption-offline", "--cache-dir", str(tmp_path / "cache"),
+               "--timeout", "5"]
+        assert main(cmd) == 2
+        assert "server melted" in capsys.readouterr().err
+        assert len(read_lines(out / "results.jsonl")) == 1  # the failed question is not recorded as done
+        assert main(cmd) == 0
+    records = [json.loads(x) for x in read_lines(out / "results.jsonl")]
+    assert [r["prediction"] for r in records] == ["A", "B", "B"] and not any(r["error"] for r in records)
+
+
 # ---------------------------------------------------------------- shared frames
 class MeetingBackend(Backend):
     """Answers only when `n` calls are in flight at once (a barrier), so questions overlap for sure."""

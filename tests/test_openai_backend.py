@@ -134,3 +134,20 @@ def test_video_fps_modes_and_processor_refusal(coded_video):
     with ScriptedServer([ZOOM + "\\boxed{[4, 6]}", refusal]) as server:
         with pytest.raises(BackendError, match="--video-fps single"):
             ZoomAgent(backend_for(server), ZoomConfig(max_steps=2)).run(coded_video, "Q?", OPTIONS)
+
+
+def test_a_frame_set_is_encoded_once_while_it_is_sent_again(monkeypatch):
+    import numpy as np
+
+    from longlens.backends import wire
+
+    calls = []
+    real = wire.jpeg_b64
+    monkeypatch.setattr(wire, "jpeg_b64", lambda f, q=95: calls.append(1) or real(f, q))
+    frames = np.zeros((3, 16, 16, 3), np.uint8)
+    first = wire.video_url(frames)
+    assert wire.video_url(frames) == first and len(calls) == 3
+    other = frames.copy()
+    other[0] = 255  # another array (even with the same shape) is encoded on its own
+    assert wire.video_url(other) != first and len(calls) == 6
+    assert wire.video_url(frames, quality=50) != first and len(calls) == 9

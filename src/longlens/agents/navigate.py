@@ -245,5 +245,6 @@ class NavigateAgent:
             choice=parse_choice(answer) if (answer and options) else None,
             totals=t,
             error=error,
-            meta={"roles": roles, "width": tree.tree.width, "captions_store": str(tree.store.path)},
+            meta={"roles": roles, "width": tree.tree.width, "captions_store": str(tree.store.path),
+                  "server_failed": error is not None},  # every `error` here is a failing model server
         )

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import base64
 import io
+import threading
+import weakref
+from collections import OrderedDict
 from collections.abc import Sequence
 
 import numpy as np
@@ -24,8 +27,37 @@ def jpeg_b64(pixels: np.ndarray, quality: int = 95) -> str:
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
+class _Encoded:
+    """The last few encoded videos, by array identity: a zoom step re-sends the fast view of the step before,
+    and questions on one video share its frames, so each frame set is JPEG-encoded once, not once per call."""
+
+    def __init__(self, keep: int = 8):
+        self.keep = keep
+        self.items: OrderedDict[tuple[int, int], tuple[weakref.ref, str]] = OrderedDict()
+        self.lock = threading.Lock()
+
+    def get(self, frames: np.ndarray, quality: int) -> str:
+        key = (id(frames), quality)
+        with self.lock:
+            hit = self.items.get(key)
+            if hit is not None and hit[0]() is frames:  # the same live array, not a new one at a reused address
+                self.items.move_to_end(key)
+                return hit[1]
+        url = "data:video/jpeg;base64," + ",".join(jpeg_b64(f, quality) for f in frames)
+        with self.lock:
+            self.items[key] = (weakref.ref(frames), url)
+            while len(self.items) > self.keep:
+                self.items.popitem(last=False)
+        return url
+
+
+_ENCODED = _Encoded()
+
+
 def video_url(frames: np.ndarray, quality: int = 95) -> str:
-    return "data:video/jpeg;base64," + ",".join(jpeg_b64(f, quality) for f in frames)
+    """A JPEG-sequence data URL of `frames` (kept for reuse while the same array is sent again; frames are
+    never written to after decoding)."""
+    return _ENCODED.get(frames, quality)
 
 
 def to_openai(messages: Sequence[Message], *, frames_as_images: bool = False, jpeg_quality: int = 95) -> list[dict]:

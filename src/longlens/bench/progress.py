@@ -19,6 +19,8 @@ from rich.progress import Progress as RichProgress
 def mark(record: dict) -> str:
     if record.get("error") and not record.get("prediction"):
         return "error"
+    if record.get("task") == "grounding":
+        return f"IoU {record.get('iou') or 0.0:.2f}" if record.get("span") else "no span"
     return "ok" if record.get("correct") else ("unparsed" if record.get("parsed") is None else "wrong")
 
 
@@ -35,8 +37,8 @@ class Tally:
         self.now = now
         self.t0 = now()
         self.new = 0
-        self.done = self.correct = self.unparsed = self.tokens = 0
-        self.seconds = 0.0
+        self.done = self.correct = self.unparsed = self.tokens = self.spans = 0
+        self.seconds = self.iou = 0.0
         for r in previous:
             self.add(r, new=False)
 
@@ -44,6 +46,9 @@ class Tally:
         self.done += 1
         self.new += new
         self.correct += bool(record.get("correct"))
+        if record.get("task") == "grounding":
+            self.spans += 1
+            self.iou += record.get("iou") or 0.0
         self.unparsed += record.get("parsed") is None
         cost = record.get("cost") or {}
         self.tokens += (cost.get("visual_tokens") or 0) + (cost.get("text_tokens") or 0)
@@ -58,7 +63,8 @@ class Tally:
         if not self.done:
             return "starting"
         eta = self.eta_s()
-        return (f"acc {self.correct / self.done:.3f}, {self.unparsed} unparsed, "
+        score = f"mIoU {self.iou / self.spans:.3f}" if self.spans else f"acc {self.correct / self.done:.3f}"
+        return (f"{score}, {self.unparsed} unparsed, "
                 f"{self.tokens / self.done:,.0f} tokens/q, {self.seconds / self.done:.2f} s/q, "
                 f"ETA {clock(eta) if eta is not None else '?'}")
 

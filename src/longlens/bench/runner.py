@@ -185,6 +185,8 @@ def run_eval(samples: list[Sample], answer: Callable[[Sample], Trace], out: str 
             wall = time.perf_counter() - t0
             return {**base, "prediction": "", "parsed": None, "correct": False, "error": str(exc),
                     "cost": cost_of(None, wall), "wall_s": round(wall, 3)}
+        if trace.meta.get("server_failed"):  # an agent that ends the question itself on a failing server
+            raise BackendError(trace.error or "the model server failed")
         trace_file = folder.path / "traces" / f"{_safe(sample.id)}.json"
         trace.save(trace_file)
         wall = time.perf_counter() - t0

@@ -11,7 +11,7 @@ from longlens.agents.zoom import AGENTS, ZoomAgent, ZoomConfig
 from longlens.backends.base import GenConfig
 from longlens.backends.registry import BACKENDS, make_backend
 from longlens.cli._common import add_cache_options, cache_from, human_count
-from longlens.cli.roles import add_role_options, role_backends
+from longlens.cli.roles import add_navigate_options, navigate_agent
 from longlens.video import default_cache_dir
 
 
@@ -62,20 +62,7 @@ def add_parser(sub, name):
     p.add_argument("--max-new-tokens", type=int, default=2048)
     p.add_argument("--trace", help="write the trace here (default: a file under the cache folder)")
     p.add_argument("--json", action="store_true", help="print the whole trace as JSON")
-    nav = p.add_argument_group("navigate agent")
-    nav.add_argument("--max-rounds", type=int, default=30, help="reasoning calls at most (default 30)")
-    nav.add_argument("--on-invalid", choices=["feedback", "retry"], default="feedback",
-                     help="an invalid turn is explained to the model (default) or re-asked (at most twice)")
-    nav.add_argument("--require-think", action="store_true", help="send the 'think first' message when <think> "
-                                                                   "is missing (the reference evaluation)")
-    nav.add_argument("--videoqa-rule", choices=["allow", "refuse"], default="allow",
-                     help="video_qa on a leaf whose caption was not read: allowed (reference) or refused")
-    nav.add_argument("--online-captions", action="store_true",
-                     help="the reference CLI's caption settings (64/32/16 frames, 300 words) instead of its "
-                          "offline ones (128/64/32, 400)")
-    nav.add_argument("--width", type=int, help="tree width (default: round((D/16)^(1/3)) in [4, 8])")
-    nav.add_argument("--min-width", type=int, help="lowest width of the cube-root rule (MLVU: 3)")
-    add_role_options(p)
+    add_navigate_options(p)
     add_cache_options(p)
     return p
 
@@ -148,24 +135,8 @@ def _default_trace_path(cache, trace: Trace) -> Path:
 
 # ---------------------------------------------------------------- the navigate agent
 def run_navigate(args) -> int:
-    from longlens.agents.captions import CaptionSettings
-    from longlens.agents.navigate import NavigateAgent, NavigateConfig
-    from longlens.errors import LongLensError
-
     cache = cache_from(args)
-    roles = role_backends(args, timeout_s=args.timeout)
-    if roles["reasoning"] is None:
-        raise LongLensError("the navigate agent needs a reasoning model: --reasoning-url URL (or "
-                            "--reasoning-script FILE)")
-    if roles["caption"] is None and not args.caption_model:
-        raise LongLensError("the navigate agent needs captions: --caption-url URL for a caption model, or "
-                            "--caption-model NAME to read a tree built or imported earlier")
-    captions = CaptionSettings(online=args.online_captions, width=args.width, min_width=args.min_width)
-    config = NavigateConfig(max_rounds=args.max_rounds, on_invalid=args.on_invalid, require_think=args.require_think,
-                            videoqa_needs_caption=args.videoqa_rule, captions=captions,
-                            gen=GenConfig(max_new_tokens=args.max_new_tokens))
-    agent = NavigateAgent(roles["reasoning"], caption=roles["caption"], videoqa=roles["videoqa"], config=config,
-                          cache=cache, caption_model=args.caption_model)
+    agent, _ = navigate_agent(args, cache)
     trace = agent.run(args.video, args.question, tuple(args.option))
     path = Path(args.trace) if args.trace else _default_trace_path(cache, trace)
     trace.save(path)

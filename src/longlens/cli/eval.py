@@ -16,7 +16,7 @@ from longlens.bench.metrics import summarize
 from longlens.bench.sample import Sample
 from longlens.bench.scorers import EXTRACTORS, POLICIES
 from longlens.cli._common import add_cache_options, cache_from
-from longlens.cli.roles import add_role_options, role_backends
+from longlens.cli.roles import add_navigate_options, navigate_agent
 from longlens.errors import LongLensError
 from longlens.prompts.zoom import LETTERS
 
@@ -47,24 +47,13 @@ def add_parser(sub, name):
     p.add_argument("--limit", type=int, help="the first N questions only")
     p.add_argument("--concurrency", type=int, default=1,
                    help="questions in flight (default 1); questions on one video share its decoded frames")
-    p.add_argument("--extractor", choices=sorted(EXTRACTORS), default="robust",
-                   help="how a letter is read from a reply: robust (default) or a benchmark's official rule")
+    p.add_argument("--extractor", choices=["official", *sorted(EXTRACTORS)], default="robust",
+                   help="how an answer is read from a reply: robust (default), official (the benchmark's own "
+                        "scorer, quirks kept) or a named rule")
     p.add_argument("--policy", choices=POLICIES, default="wrong",
                    help="unparsed replies: wrong (default), drop, random")
     p.add_argument("--mix", action="store_true", help="add to a run folder made with another configuration")
-    nav = p.add_argument_group("navigate agent (as in longlens ask --agent navigate)")
-    nav.add_argument("--max-rounds", type=int, default=30, help="reasoning calls at most (default 30)")
-    nav.add_argument("--on-invalid", choices=["feedback", "retry"], default="feedback",
-                     help="an invalid turn is explained to the model (default) or re-asked (at most twice)")
-    nav.add_argument("--require-think", action="store_true", help="send the 'think first' message when <think> "
-                                                                   "is missing (the reference evaluation)")
-    nav.add_argument("--videoqa-rule", choices=["allow", "refuse"], default="allow",
-                     help="video_qa on a leaf whose caption was not read: allowed (reference) or refused")
-    nav.add_argument("--online-captions", action="store_true",
-                     help="the reference CLI's caption settings (64/32/16 frames, 300 words)")
-    nav.add_argument("--width", type=int, help="tree width (default: round((D/16)^(1/3)) in [4, 8])")
-    nav.add_argument("--min-width", type=int, help="lowest width of the cube-root rule (MLVU: 3)")
-    add_role_options(p)
+    add_navigate_options(p)
     add_cache_options(p)
     return p
 
@@ -72,10 +61,25 @@ def add_parser(sub, name):
 def ask_agent(agent, sample: Sample) -> Trace:
     """The one place a benchmark question becomes an agent call.
 
-    Grounding questions (``sample.task`` "grounding" or "grounded_choice") are asked as they are for now:
-    question and options unchanged, no span requested.
+    A grounding question (Charades-STA) asks for a ``[start, end]`` span in the agent's own words; a grounded
+    multiple-choice question (NExT-GQA, CG-Bench) is asked as multiple choice, and its evidence span is the
+    last interval the agent named (`bench.grounding.predicted_span`).
     """
-    return agent.run(sample.video, sample.question, sample.options[: len(LETTERS)])
+    task = "grounding" if sample.task == "grounding" else "choice"
+    return agent.run(sample.video, sample.question, sample.options[: len(LETTERS)], task=task)
+
+
+OFFICIAL = {b: b for b in ("videomme", "lvbench", "mlvu", "longvideobench", "mvbench", "egoschema", "cgbench",
+                           "charades")}
+"""Benchmark -> the extractor that reproduces its official scorer (``--extractor official``)."""
+
+
+def extractor_for(bench: str, name: str) -> str:
+    if name != "official":
+        return name
+    if bench not in OFFICIAL:
+        raise LongLensError(f"{bench} has no official answer rule to reproduce; use --extractor robust")
+    return OFFICIAL[bench]
 
 
 def zoom_agent(args, cache) -> tuple[ZoomAgent, dict]:
@@ -89,25 +93,11 @@ def zoom_agent(args, cache) -> tuple[ZoomAgent, dict]:
     return ZoomAgent(backend, zoom, cache=cache), config
 
 
-def navigate_agent(args, cache):
+def navigate_eval_agent(args, cache):
     from dataclasses import asdict
 
-    from longlens.agents.captions import CaptionSettings
-    from longlens.agents.navigate import NavigateAgent, NavigateConfig
-
-    roles = role_backends(args, timeout_s=args.timeout)
-    if roles["reasoning"] is None:
-        raise LongLensError("the navigate agent needs a reasoning model: --reasoning-url URL (or "
-                            "--reasoning-script FILE)")
-    if roles["caption"] is None and not args.caption_model:
-        raise LongLensError("the navigate agent needs captions: --caption-url URL for a caption model, or "
-                            "--caption-model NAME to read trees built or imported earlier")
-    captions = CaptionSettings(online=args.online_captions, width=args.width, min_width=args.min_width)
-    nav = NavigateConfig(max_rounds=args.max_rounds, on_invalid=args.on_invalid, require_think=args.require_think,
-                         videoqa_needs_caption=args.videoqa_rule, captions=captions,
-                         gen=GenConfig(max_new_tokens=args.max_new_tokens))
-    agent = NavigateAgent(roles["reasoning"], caption=roles["caption"], videoqa=roles["videoqa"], config=nav,
-                          cache=cache, caption_model=args.caption_model)
+    agent, roles = navigate_agent(args, cache)
+    nav = agent.config
     navigate = {k: v for k, v in asdict(nav).items() if k not in ("gen", "videoqa_gen")}
     config = {"backend": roles["reasoning"].describe(), "caption_model": agent.caption_model,
               "roles": {r: b.describe() if b else None for r, b in roles.items()}, "navigate": navigate}
@@ -122,23 +112,26 @@ def run(args) -> int:
         raise LongLensError(f"{args.bench} needs --videos DIR (the folder with its video files)")
     if args.concurrency < 1:
         raise LongLensError(f"--concurrency must be 1 or more, got {args.concurrency}")
+    extractor = extractor_for(args.bench, args.extractor)
     loaded = LOADERS[args.bench](args.data, args.videos)
+    for note in getattr(loaded, "notes", ()):
+        print(note, file=sys.stderr)
     samples = loaded.samples[: args.limit] if args.limit else loaded.samples
     missing = {s.video for s in samples} & set(loaded.missing)
     for path in sorted(missing):
         print(f"missing video: {path}", file=sys.stderr)
     runnable = [s for s in samples if s.video not in missing]
     cache = cache_from(args)
-    agent, agent_config = (navigate_agent if args.agent == "navigate" else zoom_agent)(args, cache)
+    agent, agent_config = (navigate_eval_agent if args.agent == "navigate" else zoom_agent)(args, cache)
     config = {"bench": args.bench, "data": str(args.data), "agent": args.agent, **agent_config,
-              "max_new_tokens": args.max_new_tokens, "extractor": args.extractor}
+              "max_new_tokens": args.max_new_tokens, "extractor": extractor}
 
     ids = {s.id for s in runnable}
     previous = [r for r in RunFolder(Path(args.out)).records() if r.get("id") in ids]
     with Progress(len(runnable), previous) as progress:
         prefetch = getattr(agent, "prefetch", None)  # the zoom agent decodes the next video ahead
         records = run_eval(runnable, lambda s: ask_agent(agent, s), args.out, config, concurrency=args.concurrency,
-                           extractor=args.extractor, mix=args.mix, progress=progress,
+                           extractor=extractor, mix=args.mix, progress=progress,
                            prepare=(lambda s: prefetch(s.video)) if prefetch else None)
     summary = summarize(records, args.bench, policy=args.policy)
     head = summary["headline"]

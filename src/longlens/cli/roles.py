@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import argparse
 
-from longlens.backends.base import Backend
+from longlens.backends.base import Backend, GenConfig
 from longlens.backends.registry import make_backend
 from longlens.errors import LongLensError
 
@@ -64,3 +64,42 @@ def role_backends(args: argparse.Namespace, *, timeout_s: float = 600.0) -> dict
     if out["videoqa"] is None:
         out["videoqa"] = out["caption"]
     return out
+
+
+def add_navigate_options(p: argparse.ArgumentParser) -> None:
+    """The navigate agent's options and its roles' (`longlens ask` and `longlens eval` share them)."""
+    nav = p.add_argument_group("navigate agent")
+    nav.add_argument("--max-rounds", type=int, default=30, help="reasoning calls at most (default 30)")
+    nav.add_argument("--on-invalid", choices=["feedback", "retry"], default="feedback",
+                     help="an invalid turn is explained to the model (default) or re-asked (at most twice)")
+    nav.add_argument("--require-think", action="store_true", help="send the 'think first' message when <think> "
+                                                                   "is missing (the reference evaluation)")
+    nav.add_argument("--videoqa-rule", choices=["allow", "refuse"], default="allow",
+                     help="video_qa on a leaf whose caption was not read: allowed (reference) or refused")
+    nav.add_argument("--online-captions", action="store_true",
+                     help="the reference CLI's caption settings (64/32/16 frames, 300 words) instead of its "
+                          "offline ones (128/64/32, 400)")
+    nav.add_argument("--width", type=int, help="tree width (default: round((D/16)^(1/3)) in [4, 8])")
+    nav.add_argument("--min-width", type=int, help="lowest width of the cube-root rule (MLVU: 3)")
+    add_role_options(p)
+
+
+def navigate_agent(args: argparse.Namespace, cache):
+    """The navigate agent the options of `add_navigate_options` describe (needs ``timeout``,
+    ``max_new_tokens`` and ``caption_model`` on `args` too)."""
+    from longlens.agents.captions import CaptionSettings
+    from longlens.agents.navigate import NavigateAgent, NavigateConfig
+
+    roles = role_backends(args, timeout_s=args.timeout)
+    if roles["reasoning"] is None:
+        raise LongLensError("the navigate agent needs a reasoning model: --reasoning-url URL (or "
+                            "--reasoning-script FILE)")
+    if roles["caption"] is None and not args.caption_model:
+        raise LongLensError("the navigate agent needs captions: --caption-url URL for a caption model, or "
+                            "--caption-model NAME to read a tree built or imported earlier")
+    captions = CaptionSettings(online=args.online_captions, width=args.width, min_width=args.min_width)
+    config = NavigateConfig(max_rounds=args.max_rounds, on_invalid=args.on_invalid, require_think=args.require_think,
+                            videoqa_needs_caption=args.videoqa_rule, captions=captions,
+                            gen=GenConfig(max_new_tokens=args.max_new_tokens))
+    return NavigateAgent(roles["reasoning"], caption=roles["caption"], videoqa=roles["videoqa"], config=config,
+                         cache=cache, caption_model=args.caption_model), roles
