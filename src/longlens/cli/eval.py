@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
 
 from longlens.agents.trace import Trace
@@ -128,16 +129,18 @@ def run(args) -> int:
 
     ids = {s.id for s in runnable}
     previous = [r for r in RunFolder(Path(args.out)).records() if r.get("id") in ids]
+    started = time.perf_counter()
     with Progress(len(runnable), previous) as progress:
         prefetch = getattr(agent, "prefetch", None)  # the zoom agent decodes the next video ahead
         records = run_eval(runnable, lambda s: ask_agent(agent, s), args.out, config, concurrency=args.concurrency,
                            extractor=extractor, mix=args.mix, progress=progress,
                            prepare=(lambda s: prefetch(s.video)) if prefetch else None)
+    run_s = time.perf_counter() - started
     summary = summarize(records, args.bench, policy=args.policy)
     head = summary["headline"]
     cost = cost_summary(records)
     summary.update({"questions": len(samples), "answered": len(records), "missing_videos": len(missing),
-                    "cost": cost})
+                    "cost": cost, "run_s": round(run_s, 3)})
     (Path(args.out) / "summary.json").write_text(json.dumps(summary, indent=1))
     per = cost["per_question"]
     print(f"{head['name']} {head['value']:.3f} ± {head['se']:.3f} over {head['n']} ({summary['unparsed']} unparsed, "
