@@ -91,7 +91,8 @@ def main() -> int:
     print(f"{n} questions over {args.videos} videos ({args.duration:g} s, 320x180), {args.latency * 1000:.0f} ms per "
           f"call, {args.servers} server(s), 1 call per question")
     print(f"sequential (concurrency 1): {seq_s:7.2f} s  {n / seq_s:6.2f} questions/s   (command {seq_wall:.2f} s)")
-    print(f"concurrency {args.concurrency:<14}: {con_s:7.2f} s  {n / con_s:6.2f} questions/s   (command {con_wall:.2f} s)")
+    print(f"concurrency {args.concurrency:<14}: {con_s:7.2f} s  {n / con_s:6.2f} questions/s   "
+          f"(command {con_wall:.2f} s)")
     print(f"throughput ratio: {ratio:.2f}x (target >= 6x); whole commands, start-up included: "
           f"{seq_wall / con_wall:.2f}x")
     decoded = [sum(r["cost"]["frames_decoded"] for r in rs) for rs in (seq, con)]

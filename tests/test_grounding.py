@@ -184,3 +184,10 @@ def test_drop_policy_and_shape_for_plain_choice():
     assert s["headline"] == {"name": "accuracy", "value": 1.0, "se": 0.0, "n": 1} and s["unparsed"] == 1
     assert set(s["tables"]) == {"duration", "domain", "task_type", "sub_category"}
     assert s["tables"]["duration"]["long"] == {"accuracy": 0.0, "n": 0, "se": 0.0, "unparsed": 1}
+
+
+def test_breakdown_rows_in_natural_order():
+    records = [{"id": f"q{i}", "video_id": f"v{i}", "task": "choice", "parsed": "A", "correct": True,
+                "categories": {"kind": "text", "length": length, "depth": "0-20%"}}
+               for i, length in enumerate(["10 min", "5 min", "60 min", "30 min"])]
+    assert list(summarize(records, "needles")["tables"]["length"]) == ["5 min", "10 min", "30 min", "60 min"]

@@ -20,6 +20,7 @@ grounded benchmarks add their own columns (NExT-GQA ``Acc@GQA``, ``mIoP``, ``mIo
 from __future__ import annotations
 
 import math
+import re
 
 from longlens.bench import grounding
 from longlens.bench.scorers import Accuracy, Score, accuracy, clustered_se
@@ -105,7 +106,7 @@ def _groups(records: list[dict], key: str, bench: str) -> dict[str, list[dict]]:
             if bench == "lvbench":
                 label = LVBENCH_COLUMNS.get(str(label).lower(), label)
             groups.setdefault(str(label), []).append(r)
-    return dict(sorted(groups.items()))
+    return dict(sorted(groups.items(), key=lambda kv: _natural(kv[0])))
 
 
 def _option_counts(records: list[dict]) -> dict:
@@ -180,3 +181,8 @@ def _add_grounded(summary: dict, records: list[dict], values, headline: str, ben
         for label, group in _groups(records, key, bench).items():
             rows[label].update({name: _mean(group, lambda r, k=name: per[r["id"]][k])["value"]
                                 for name in names if not name.startswith(("IoP@", "IoU@"))})
+
+
+def _natural(label: str) -> list:
+    """Sort key that puts "5 min" before "10 min" and "0-10" before "10-20"."""
+    return [(0, int(t), "") if t.isdigit() else (1, 0, t) for t in re.split(r"(\d+)", str(label)) if t]
