@@ -20,7 +20,8 @@
   function num(v) { return v === null || v === undefined ? "–" : Math.round(v).toLocaleString("en-US"); }
   function secs(t, dur) {
     if ((dur === undefined ? t : dur) >= 120) {
-      var m = Math.floor(t / 60), s = Math.round(t - 60 * m);
+      var whole = Math.round(t), m = Math.floor(whole / 60), s = whole - 60 * m;  // 239.6 s is 4:00, not 3:60
+      if (m >= 60) return Math.floor(m / 60) + ":" + (m % 60 < 10 ? "0" : "") + (m % 60) + ":" + (s < 10 ? "0" : "") + s;
       return m + ":" + (s < 10 ? "0" : "") + s;
     }
     return String(Math.round(t * 10) / 10);
