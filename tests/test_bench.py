@@ -178,3 +178,11 @@ def test_eval_counts_missing_videos_and_runs_concurrently(needle_suite, tmp_path
     assert "missing video:" in captured.err and "n2.mp4" in captured.err
     summary = json.loads((out / "summary.json").read_text())
     assert summary["missing_videos"] == 1 and summary["answered"] == 2 and summary["questions"] == 4
+
+
+def test_standard_error_needs_two_videos():
+    one = [sample(1), sample(2)]
+    scores = [score_choice("A", one[0]), score_choice("B", one[1])]
+    assert accuracy(scores).se is None  # one video: not estimable, rather than a false 0
+    two = [*scores, score_choice("A", sample(3, video="v2"))]
+    assert accuracy(two).se > 0

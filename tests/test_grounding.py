@@ -181,9 +181,9 @@ def test_cgbench_union_iou_rec_and_acc_at_iou():
 def test_drop_policy_and_shape_for_plain_choice():
     records = [rec(1, duration="short"), rec(2, parsed=None, correct=False, duration="long")]
     s = summarize(records, "videomme", policy="drop")
-    assert s["headline"] == {"name": "accuracy", "value": 1.0, "se": 0.0, "n": 1} and s["unparsed"] == 1
+    assert s["headline"] == {"name": "accuracy", "value": 1.0, "se": None, "n": 1} and s["unparsed"] == 1  # one video
     assert set(s["tables"]) == {"duration", "domain", "task_type", "sub_category"}
-    assert s["tables"]["duration"]["long"] == {"accuracy": 0.0, "n": 0, "se": 0.0, "unparsed": 1}
+    assert s["tables"]["duration"]["long"] == {"accuracy": 0.0, "n": 0, "se": None, "unparsed": 1}
 
 
 def test_breakdown_rows_in_natural_order():

@@ -55,7 +55,7 @@ def summarize(records: list[dict], bench: str, *, policy: str = "wrong", seed: i
     if bench in MACRO and tables.get("task"):
         rows = list(tables["task"].values())
         value = sum(r["accuracy"] for r in rows) / len(rows)
-        se = math.sqrt(sum(r["se"] ** 2 for r in rows)) / len(rows)
+        se = None if any(r["se"] is None for r in rows) else math.sqrt(sum(r["se"] ** 2 for r in rows)) / len(rows)
         metrics[MACRO[bench]] = _metric(value, acc.n, se, acc.unparsed)
         headline = {"name": MACRO[bench], "value": value, "se": se, "n": acc.n}
     summary = {"bench": bench, "policy": policy, "questions": len(records), "unparsed": acc.unparsed,

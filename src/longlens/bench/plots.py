@@ -195,9 +195,11 @@ def runs_plot(runs: list[dict], title: str = "Runs side by side") -> str:
         x, y, base = acc.x(i), acc.y(r["accuracy"]), acc.y(0)
         acc.add(f'<rect class="bar" data-run="{name}" data-accuracy="{r["accuracy"]:.4f}" x="{x - bar / 2:.1f}" '
                 f'y="{y:.1f}" width="{bar:.1f}" height="{base - y:.1f}" fill="{ACCENT}"/>')
-        lo, hi = acc.y(max(0.0, r["accuracy"] - r["se"])), acc.y(min(1.0, r["accuracy"] + r["se"]))
-        acc.add(f'<path class="errbar" data-run="{name}" data-se="{r["se"]:.4f}" d="M{x:.1f} {lo:.1f}V{hi:.1f}'
-                f'M{x - 6:.1f} {lo:.1f}h12M{x - 6:.1f} {hi:.1f}h12" stroke="{INK}" stroke-width="1.5" fill="none"/>')
+        if r["se"] is not None:  # no error bar where the SE is not estimable (one video)
+            lo, hi = acc.y(max(0.0, r["accuracy"] - r["se"])), acc.y(min(1.0, r["accuracy"] + r["se"]))
+            acc.add(f'<path class="errbar" data-run="{name}" data-se="{r["se"]:.4f}" d="M{x:.1f} {lo:.1f}V{hi:.1f}'
+                    f'M{x - 6:.1f} {lo:.1f}h12M{x - 6:.1f} {hi:.1f}h12" stroke="{INK}" stroke-width="1.5" '
+                    'fill="none"/>')
         acc.add(f'<text x="{x + bar / 2 + 3:.1f}" y="{y + 12:.1f}">{r["accuracy"]:.1%}</text>')
         tokens = r["tokens"] or 0
         x, y, base = tok.x(i), tok.y(tokens), tok.y(0)

@@ -89,8 +89,8 @@ class Accuracy:
     n: int
     """Questions in the denominator."""
     unparsed: int
-    se: float
-    """Standard error, clustered by video."""
+    se: float | None
+    """Standard error, clustered by video (None with fewer than two videos)."""
     policy: str
 
 
@@ -119,19 +119,17 @@ def accuracy(scores: Iterable[Score], samples: dict[str, Sample] | None = None, 
     return Accuracy(acc, n, unparsed, clustered_se(values, acc), policy)
 
 
-def clustered_se(values: list[tuple[str, float]], mean: float) -> float:
-    """Standard error of a mean of 0/1 values, clustered by the first item (the video)."""
-    n = len(values)
-    if n < 2:
-        return 0.0
+def clustered_se(values: list[tuple[str, float]], mean: float) -> float | None:
+    """Standard error of a mean, clustered by the first item (the video); None when fewer than two videos
+    (not estimable: one video's questions say nothing about how another video would go)."""
     by_cluster: dict[str, float] = defaultdict(float)
     for cluster, v in values:
         by_cluster[cluster] += v - mean
     g = len(by_cluster)
-    var = sum(r * r for r in by_cluster.values()) / (n * n)
-    if g > 1:
-        var *= g / (g - 1)
-    return math.sqrt(var)
+    if g < 2:
+        return None
+    n = len(values)
+    return math.sqrt(sum(r * r for r in by_cluster.values()) / (n * n) * g / (g - 1))
 
 
 def breakdown(scores: list[Score], samples: dict[str, Sample], key: str, *, policy: str = "wrong") -> dict:

@@ -143,7 +143,8 @@ def run(args) -> int:
                     "cost": cost, "run_s": round(run_s, 3)})
     (Path(args.out) / "summary.json").write_text(json.dumps(summary, indent=1))
     per = cost["per_question"]
-    print(f"{head['name']} {head['value']:.3f} ± {head['se']:.3f} over {head['n']} ({summary['unparsed']} unparsed, "
+    se = "n/a (one video)" if head["se"] is None else f"{head['se']:.3f}"
+    print(f"{head['name']} {head['value']:.3f} ± {se} over {head['n']} ({summary['unparsed']} unparsed, "
           f"policy {args.policy}); {len(records)}/{len(samples)} answered, {len(missing)} missing videos; "
           f"results in {args.out}")
     print(f"cost per question: {per['steps']:g} steps, {per['frames_decoded']:g} frames decoded, "
