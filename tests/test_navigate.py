@@ -317,3 +317,34 @@ def test_offline_backend_captions_what_it_can_read_and_says_so(tmp_path, capsys)
         info_obs = reasoner.requests[1]["messages"][-1]["content"]
     assert info_obs.startswith("<information>") and "reads" in info_obs
     assert "answer: A" in capsys.readouterr().out
+
+
+def test_trees_open_together_on_one_video_make_each_caption_once(video, tmp_path):
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from longlens.backends.base import Backend, Completion
+
+    class Slow(Backend):
+        name, model = "slow", "slow-captioner"
+
+        def __init__(self):
+            self.calls = 0
+            self.lock = threading.Lock()
+
+        def generate(self, messages, gen=None):
+            with self.lock:
+                self.calls += 1
+            threading.Event().wait(0.05)  # long enough for the other question to ask for the same caption
+            return Completion(text="a caption")
+
+    backend, cache = Slow(), FrameCache(tmp_path / "cache")
+    info = open_video(video)
+    trees = [CaptionTree.open(info, backend, cache=cache) for _ in range(3)]  # three questions in flight
+    with ThreadPoolExecutor(3) as pool:
+        made = list(pool.map(lambda t: t.build((1,)), trees))
+    width = trees[0].tree.width
+    assert backend.calls == width and sum(made) == width  # each made once, counted once
+    assert all(len(t.captions) == width for t in trees)
+    lines = trees[0].store.path.read_text().splitlines()
+    assert len(lines) == 1 + width and sum('"header"' in x for x in lines) == 1

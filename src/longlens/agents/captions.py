@@ -88,13 +88,30 @@ class Caption:
         return self.raw if _CAPTION.search(self.raw) else f"<caption> {self.raw} </caption>"
 
 
+_REGISTRY = threading.Lock()
+_LOCKS: dict[tuple[str, str], threading.Lock] = {}
+_MADE: dict[str, dict[str, Caption]] = {}
+"""Captions made in this process, per store file: trees opened on one video by questions in flight together
+(`longlens eval --concurrency`) make each caption once, not once per question."""
+
+
+def _lock(path: Path, name: str) -> threading.Lock:
+    with _REGISTRY:
+        return _LOCKS.setdefault((str(path), name), threading.Lock())
+
+
+def _made(path: Path) -> dict[str, Caption]:
+    with _REGISTRY:
+        return _MADE.setdefault(str(path), {})
+
+
 class CaptionStore:
     """An append-only JSON-lines file of captions; safe against crashes, shared by threads."""
 
     def __init__(self, path: str | Path, header: dict):
         self.path = Path(path)
         self.header = header
-        self._lock = threading.Lock()
+        self._lock = _lock(self.path, "")  # one writer per file, whichever store object writes
 
     def load(self) -> dict[str, Caption]:
         if not self.path.exists():
@@ -175,7 +192,8 @@ class CaptionTree:
         if self.backend is None:
             raise LongLensError(f"no caption for segment {node.key} and no caption backend to make one; "
                                 "give --caption-url (or build the tree first)")
-        return self._make(node), False
+        caption, made = self._make(node)
+        return caption, not made
 
     def shown(self, caption: Caption) -> str:
         """The caption as the reasoning model sees it: tagged in the offline setting, plain online."""
@@ -185,7 +203,18 @@ class CaptionTree:
         return [n for n in self.tree.level(level) if n.key not in self.captions]
 
     # ------------------------------------------------------------------ making
-    def _make(self, node: Node) -> Caption:
+    def _make(self, node: Node) -> tuple[Caption, bool]:
+        """(caption, made now): made, unless another tree of this process made it while we waited."""
+        with _lock(self.store.path, node.key):
+            done = _made(self.store.path).get(node.key)
+            if done is not None:
+                self.captions[node.key] = done
+                return done, False
+            caption = self._caption(node)
+            _made(self.store.path)[node.key] = caption
+            return caption, True
+
+    def _caption(self, node: Node) -> Caption:
         lv = node.level - 1
         plan = index_plan(self.info, node.sample(self.settings["frames"][lv]), max_side=self.settings["max_side"][lv],
                           kind=f"caption-{node.level_name}")
@@ -209,8 +238,8 @@ class CaptionTree:
             if not todo:
                 continue
             with ThreadPoolExecutor(max_workers=workers) as pool:
-                for i, _ in enumerate(pool.map(self._make, todo), 1):
-                    made += 1
+                for i, (_, new) in enumerate(pool.map(self._make, todo), 1):
+                    made += new
                     if progress:
                         progress(level, i, len(todo))
         return made
