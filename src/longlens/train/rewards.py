@@ -1,0 +1,381 @@
+"""Rewards for GRPO on one completion, built on the parsers and scorers the agents and the harness use.
+
+LOVE-R1 (love-r1-spec §4.3, with the fixes of §7): `answer_reward` (outcome reward, None = masked),
+`zoom_reward` (binary, IoU > 0 with a truth span), `format_reward`. LongVideo-R1 (longvideo-r1-spec §4.3,
+with the exploit of §6.1 closed): `trajectory_reward`. `group_advantages`: GRPO advantages that leave
+masked rollouts out. The ``reward_*`` functions at the end are the same rewards as TRL reward functions.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+
+from longlens.agents.actions import Answer, Malformed, Zoom, parse_action
+from longlens.agents.navigate_actions import first_tag, parse_call, parse_turn
+from longlens.agents.trace import Trace
+from longlens.bench import extract
+from longlens.bench.grounding import iou, max_over, merge, union_iou
+from longlens.prompts import load_profile
+
+Span = tuple[float, float]
+LETTERS = "ABCDEFGHIJ"
+
+
+def _span(pair) -> Span:
+    a, b = float(pair[0]), float(pair[1])
+    return (a, b) if a <= b else (b, a)
+
+
+# ---------------------------------------------------------------- answers
+def truth_letter(answer: str) -> str:
+    """The ground truth as stored: ``B``, or the reference form ``<answer>B</answer>``; stripped."""
+    inner = first_tag(answer, "answer")
+    return (inner if inner is not None else answer).strip()
+
+
+def is_correct(reply: str, answer: str, options: Sequence[str] = ()) -> bool:
+    """Whether `reply` gives `answer`: the letter `extract.robust` reads (``B``, ``(B)``, ``B. text``, an
+    option's exact text) against a letter truth; normalised text equality for any other truth."""
+    truth = truth_letter(answer)
+    if len(truth) == 1 and truth.upper() in LETTERS:
+        return extract.robust(reply, tuple(options)) == truth.upper()
+    norm = " ".join(truth.lower().split())
+    return bool(norm) and " ".join(reply.lower().split()) == norm
+
+
+def answer_reward(completion: str | Trace, answer: str, options: Sequence[str] = ()) -> float | None:
+    """Outcome reward of a LOVE-R1 step or rollout (love-r1-spec §4.3, general questions): 1 right, 0 wrong,
+    None (masked) when it gives no answer: a zoom request, no box, an empty or unreadable box.
+
+    The one parser of the loop decides (`parse_action`, last box; §7.4), not the prefix. A `Trace` of our
+    loop is read at its last step."""
+    if isinstance(completion, Trace):
+        last = completion.steps[-1].action if completion.steps else {}
+        if not completion.answer or last.get("kind") != "answer":
+            return None
+        return float(is_correct(completion.answer, answer, options or completion.options))
+    action = parse_action(completion)
+    if not isinstance(action, Answer):
+        return None
+    return float(is_correct(action.text, answer, options))
+
+
+# ---------------------------------------------------------------- the single-step zoom
+@dataclass(frozen=True)
+class ZoomRules:
+    """When a requested clip is usable in training: the RL validity check of love-r1-spec §2.6, with the
+    degenerate-clip guards of §7.9 (a clip must have e > s and at least 2 frames at 2 fps: ``min_s``)."""
+
+    min_s: float = 1.0
+    max_s: float = 60.0
+    max_fraction: float = 0.5
+    """At most this fraction of the video (with `max_s`: min(D/2, 60) s)."""
+    slack_s: float = 1.0
+    """The end may pass the video's duration by this much (the reference's ``p1 <= D + 1``)."""
+    max_overlap: float = 0.7
+    """Largest IoU allowed with a clip already in the prompt."""
+
+
+def zoom_check(completion: str, duration_s: float | None = None, clips: Sequence = (),
+               rules: ZoomRules = ZoomRules()) -> Span | str:
+    """The clip a zoom completion asks for, or why it is not usable. Reversed clips are not swapped (the
+    reference sorted the two numbers; training asks for ``[start, end]`` as the prompt says)."""
+    action = parse_action(completion)
+    if isinstance(action, Malformed):
+        return action.reason
+    if not isinstance(action, Zoom):
+        return "the reply answers instead of naming a clip"
+    s, e = action.start_s, action.end_s
+    if not (math.isfinite(s) and math.isfinite(e)):
+        return "the clip's times are not finite"
+    if e < s:
+        return f"reversed clip [{s:g}, {e:g}]"
+    if e - s < rules.min_s:
+        return f"clip [{s:g}, {e:g}] is shorter than {rules.min_s:g} s"
+    longest = rules.max_s
+    if duration_s is not None:
+        if s < 0 or e > duration_s + rules.slack_s:
+            return f"clip [{s:g}, {e:g}] lies outside the video [0, {duration_s:g}]"
+        longest = min(longest, duration_s * rules.max_fraction)
+    if e - s > longest:
+        return f"clip [{s:g}, {e:g}] is longer than {longest:g} s"
+    for c in clips:
+        if iou((s, e), _span(c)) > rules.max_overlap:
+            return f"clip [{s:g}, {e:g}] repeats a clip already shown"
+    return (s, e)
+
+
+def zoom_reward(completion: str, truth_spans: Sequence, duration_s: float | None = None, clips: Sequence = (),
+                rules: ZoomRules = ZoomRules()) -> float:
+    """Binary zoom reward (love-r1-spec §4.3, paper eq. 2): 1 when the clip is usable (`zoom_check`) and
+    has IoU > 0 with some truth span, else 0. Touching spans and zero-length truth spans have IoU 0."""
+    span = zoom_check(completion, duration_s, clips, rules)
+    if isinstance(span, str):
+        return 0.0
+    return 1.0 if max_over(span, [_span(t) for t in truth_spans], iou) > 0 else 0.0
+
+
+STEPS = ("zoom", "answer", "free")
+
+
+@lru_cache(maxsize=8)
+def _prefixes(profile: str) -> tuple[str, str]:
+    p = load_profile(profile)
+    return p.zoom_prefix.strip(), p.answer_prefix.strip()
+
+
+def format_reward(completion: str, duration_s: float | None = None, clips: Sequence = (), step: str = "zoom",
+                  rules: ZoomRules = ZoomRules(), profile: str = "love-r1") -> float:
+    """Format reward (love-r1-spec §4.3 ``fmt``; §7.6's leniency removed): 1 or 0.
+
+    `step` says what the prompt asked: "zoom" (the zoom prefix is in the prompt): a usable clip
+    (`zoom_check`); "answer" (the answer prefix is in the prompt): an answer naming an option letter;
+    "free" (no prefix): the completion starts with one of the profile's prefixes and does what it says."""
+    if step not in STEPS:
+        raise ValueError(f"step must be one of {', '.join(STEPS)}, not {step!r}")
+    if step == "free":
+        zoom_prefix, answer_prefix = _prefixes(profile)
+        text = completion.lstrip()
+        step = "zoom" if text.startswith(zoom_prefix) else "answer" if text.startswith(answer_prefix) else ""
+        if not step:
+            return 0.0
+    if step == "zoom":
+        return 0.0 if isinstance(zoom_check(completion, duration_s, clips, rules), str) else 1.0
+    action = parse_action(completion)
+    return 1.0 if isinstance(action, Answer) and action.choice is not None else 0.0
+
+
+# ---------------------------------------------------------------- LongVideo-R1 trajectories
+WEIGHTS = {"answer": 1.0, "location": 1.0, "repeat": 0.2}
+"""longvideo-r1-spec §4.3: score = 1.0 answer + 1.0 location F1 - 0.2 repeat."""
+
+
+@dataclass(frozen=True)
+class Visit:
+    """A tool call that ran: ``get_caption`` of a medium or low node, or ``video_qa`` of a leaf."""
+
+    tool: str
+    ids: tuple[int, ...]
+    query: str | None = None
+
+    @property
+    def key(self) -> tuple:
+        """What makes two calls the same call (whitespace and case of the query aside)."""
+        return self.tool, self.ids, " ".join((self.query or "").lower().split())
+
+
+@dataclass(frozen=True)
+class TrajectoryReward:
+    answer: float
+    location: float
+    """F1 of the visited time against the truth time, both as unions: in [0, 1]."""
+    repeat: float
+    """(calls - distinct calls) / distinct calls."""
+    total: float
+    answered: bool
+    calls: int
+
+
+def read_trajectory(trajectory) -> tuple[list[Visit], str | None]:
+    """The tool calls and the final answer of a navigate trajectory, given as our loop's `Trace` (the calls
+    that ran), the model's turns (strings or chat messages; the first ``<tool>`` of each turn, up to the
+    first answer, as our loop runs them), or one string (every ``<tool>`` and the last ``<answer>``, as the
+    reference RL reward reads the response). Calls that cannot be read are no visits."""
+    if isinstance(trajectory, Trace):
+        visits = [Visit(s.tool["name"], tuple(int(i) for i in s.tool["node"].split(",")), s.tool.get("query"))
+                  for s in trajectory.steps if s.tool]
+        return visits, trajectory.answer or None
+    if isinstance(trajectory, str):
+        calls = [parse_call(t) for t in re.findall(r"<tool>(.*?)</tool>", trajectory, re.DOTALL)]
+        answers = re.findall(r"<answer>(.*?)</answer>", trajectory, re.DOTALL)
+        return [Visit(c.name, c.ids, c.query) for c in calls if c.problem is None], \
+            (answers[-1].strip() if answers else None)
+    visits: list[Visit] = []
+    for item in trajectory:
+        if not isinstance(item, str) and item.get("role") != "assistant":
+            continue
+        turn = parse_turn(item if isinstance(item, str) else _content(item))
+        if turn.kind == "answer":
+            return visits, turn.answer
+        call = parse_call(turn.tool) if turn.kind == "tool" else None
+        if call is not None and call.problem is None:
+            visits.append(Visit(call.name, call.ids, call.query))
+    return visits, None
+
+
+def grid_spans(duration_s: float, width: int) -> Callable[[tuple[int, ...]], Span | None]:
+    """The reference reward's uniform grid (longvideo-r1-spec §4.3 step 4): node ``(i1..ik)`` starts at
+    sum (i_j - 1) D / w^j and lasts D / w^k, cut at D. For data without our tree's node table."""
+
+    def span(ids: tuple[int, ...]) -> Span | None:
+        if not 1 <= len(ids) <= 3 or not all(1 <= i <= width for i in ids):
+            return None
+        start = sum((i - 1) * duration_s / width ** (j + 1) for j, i in enumerate(ids))
+        return start, min(duration_s, start + duration_s / width ** len(ids))
+
+    return span
+
+
+def node_lookup(spans) -> Callable[[tuple[int, ...]], Span | None]:
+    """``ids -> (start, end)`` (None: no such node) from our `Tree`, a table (keys ``(h, m)`` or ``"h,m"``,
+    values ``[start, end]``) or such a function."""
+    if hasattr(spans, "check") and hasattr(spans, "node"):
+        return lambda ids: None if spans.check(ids) else (spans.node(ids).start_s, spans.node(ids).end_s)
+    if isinstance(spans, Mapping):
+        table = {tuple(int(i) for i in (k.split(",") if isinstance(k, str) else k)): _span(v)
+                 for k, v in spans.items()}
+        return lambda ids: table.get(tuple(ids))
+    return spans
+
+
+def close_gaps(spans: Sequence, gap_s: float) -> list[Span]:
+    """`merge`, then neighbours at most `gap_s` apart joined (the reference's clue-interval merge)."""
+    out: list[Span] = []
+    for s, e in merge(_span(x) for x in spans):
+        if out and s - out[-1][1] <= gap_s:
+            out[-1] = (out[-1][0], max(out[-1][1], e))
+        else:
+            out.append((s, e))
+    return out
+
+
+def location_f1(visited: Sequence, truth: Sequence, gap_s: float = 5.0) -> float:
+    """F1 of coverage |V∩G|/|G| and precision |V∩G|/|V| with V and G unions (G gap-closed), so visiting a
+    span twice counts it once and F1 <= 1 (longvideo-r1-spec §6.1 fix). Equals 2 IoU / (1 + IoU)."""
+    j = union_iou([_span(v) for v in visited], close_gaps(truth, gap_s))
+    return 2 * j / (1 + j)
+
+
+def repeat_rate(visits: Sequence[Visit]) -> float:
+    """(calls - distinct calls) / distinct calls (the reference's repeat term, over calls that ran)."""
+    distinct = len({v.key for v in visits})
+    return (len(visits) - distinct) / distinct if distinct else 0.0
+
+
+def trajectory_reward(trajectory, answer: str, truth_spans: Sequence, spans, *, options: Sequence[str] = (),
+                      weights: Mapping[str, float] = WEIGHTS, gap_s: float = 5.0,
+                      charge_ancestors: bool = False) -> TrajectoryReward:
+    """LongVideo-R1 GRPO reward (longvideo-r1-spec §4.3), the repetition exploit of §6.1 closed.
+
+    * answer: 1 when the final answer gives `answer` (`is_correct`: option letters read robustly, §6.6),
+      else 0; a trajectory without an answer scores 0 here and still gets the location term (as the reference).
+    * location: `location_f1` of the nodes visited. Visits: ``get_caption`` of a medium or low node and
+      ``video_qa`` of a leaf (it shows the model that leaf) cover their node's span; a node with a visited
+      descendant is left out unless `charge_ancestors` (reading a medium caption on the way to its leaf is
+      not charged twice). Calls naming no node (`spans`) are no visits.
+    * repeat: `repeat_rate`; a repeat is the same tool on the same node (for video_qa, with the same query).
+    * total = answer w_a + location w_l - repeat w_r (`WEIGHTS`).
+
+    `spans` gives the nodes' time spans: our `Tree`, a table or a function (see `node_lookup`, `grid_spans`).
+    """
+    visits, reply = read_trajectory(trajectory)
+    lookup = node_lookup(spans)
+    visits = [v for v in visits if lookup(v.ids) is not None]
+    nodes = {v.ids for v in visits}
+    if not charge_ancestors:
+        nodes = {n for n in nodes if not any(len(m) > len(n) and m[: len(n)] == n for m in nodes)}
+    if isinstance(trajectory, Trace):
+        options = options or trajectory.options
+    f1 = location_f1([lookup(n) for n in nodes], truth_spans, gap_s) if nodes else 0.0
+    rep = repeat_rate(visits)
+    right = float(reply is not None and is_correct(reply, answer, options))
+    total = weights["answer"] * right + weights["location"] * f1 - weights["repeat"] * rep
+    return TrajectoryReward(right, f1, rep, total, reply is not None, len(visits))
+
+
+# ---------------------------------------------------------------- GRPO advantages with masking
+def group_advantages(rewards: Sequence[float | None], group_size: int, eps: float = 1e-4) -> list[float]:
+    """``(r - mean) / (std + eps)`` per group of `group_size` consecutive rollouts (love-r1-spec §4.3), the
+    masked ones (None) left out of the mean and the unbiased std and given 0. A group with one unmasked
+    rollout gives it 0. Each group is counted on its own, whatever the batch layout (§7.10)."""
+    if group_size < 1 or len(rewards) % group_size:
+        raise ValueError(f"{len(rewards)} rewards do not split into groups of {group_size}")
+    out: list[float] = []
+    for g in range(0, len(rewards), group_size):
+        group = rewards[g: g + group_size]
+        kept = [r for r in group if r is not None]
+        mean = sum(kept) / len(kept) if kept else 0.0
+        std = math.sqrt(sum((r - mean) ** 2 for r in kept) / (len(kept) - 1)) if len(kept) > 1 else 1.0
+        out += [0.0 if r is None or len(kept) < 2 else (r - mean) / (std + eps) for r in group]
+    return out
+
+
+# ---------------------------------------------------------------- TRL reward functions
+def _content(message: Mapping) -> str:
+    content = message.get("content")
+    if isinstance(content, list):
+        return "".join(p.get("text", "") for p in content if isinstance(p, Mapping) and p.get("type") == "text")
+    return content or ""
+
+
+def completion_text(completion) -> str:
+    """A TRL completion as text: a string as is; a chat list's assistant messages joined."""
+    if isinstance(completion, str):
+        return completion
+    return "\n".join(_content(m) for m in completion if m.get("role", "assistant") == "assistant")
+
+
+def _column(values, n: int, name: str, required: bool = False) -> list:
+    if values is None:
+        if required:
+            raise ValueError(f"this reward needs a dataset column {name!r}")
+        return [None] * n
+    values = list(values)
+    if len(values) != n:
+        raise ValueError(f"column {name!r} has {len(values)} values for {n} completions")
+    return values
+
+
+def _prompt_step(prompt, profile: str = "love-r1") -> str:
+    tail = prompt if isinstance(prompt, str) else (_content(prompt[-1]) if prompt else "")
+    zoom_prefix, answer_prefix = _prefixes(profile)
+    tail = tail.rstrip()
+    return "zoom" if tail.endswith(zoom_prefix) else "answer" if tail.endswith(answer_prefix) else "free"
+
+
+def reward_answer(prompts, completions, answer=None, options=None, **kwargs) -> list[float | None]:
+    """`answer_reward` per completion; columns ``answer`` (or the reference's ``solution``), ``options``."""
+    n = len(completions)
+    truths = _column(answer if answer is not None else kwargs.get("solution"), n, "answer", required=True)
+    opts = _column(options, n, "options")
+    return [answer_reward(completion_text(c), t, o or ()) for c, t, o in zip(completions, truths, opts, strict=True)]
+
+
+def reward_zoom(prompts, completions, spans=None, duration_s=None, clips=None, **kwargs) -> list[float | None]:
+    """`zoom_reward` per completion; columns ``spans`` (truth; None: not a grounded row, reward None),
+    ``duration_s``, ``clips`` (those already in the prompt)."""
+    n = len(completions)
+    rows = zip(completions, _column(spans, n, "spans", required=True), _column(duration_s, n, "duration_s"),
+               _column(clips, n, "clips"), strict=True)
+    return [None if s is None else zoom_reward(completion_text(c), s, d, k or ()) for c, s, d, k in rows]
+
+
+def reward_format(prompts, completions, duration_s=None, clips=None, step=None, **kwargs) -> list[float]:
+    """`format_reward` per completion; the step from column ``step``, else from the prompt's end (a forced
+    prefix), else "free"."""
+    n = len(completions)
+    rows = zip(prompts, completions, _column(duration_s, n, "duration_s"), _column(clips, n, "clips"),
+               _column(step, n, "step"), strict=True)
+    return [format_reward(completion_text(c), d, k or (), st or _prompt_step(p)) for p, c, d, k, st in rows]
+
+
+def reward_trajectory(prompts, completions, answer=None, spans=None, duration_s=None, width=None, node_spans=None,
+                      options=None, **kwargs) -> list[float]:
+    """`trajectory_reward`'s total per completion (a chat list of turns, or one string); columns ``answer``,
+    ``spans`` (truth), ``options``, and the nodes: ``node_spans`` (our tree's table), else ``duration_s`` and
+    ``width`` (the reference grid)."""
+    n = len(completions)
+    rows = zip(completions, _column(answer, n, "answer", required=True), _column(spans, n, "spans", required=True),
+               _column(node_spans, n, "node_spans"), _column(duration_s, n, "duration_s"), _column(width, n, "width"),
+               _column(options, n, "options"), strict=True)
+    out = []
+    for c, a, s, table, d, w, o in rows:
+        if table is None and (d is None or w is None):
+            raise ValueError("reward_trajectory needs a node_spans column, or duration_s and width")
+        nodes = table if table is not None else grid_spans(float(d), int(w))
+        out.append(trajectory_reward(c, a, s or (), nodes, options=o or ()).total)
+    return out
