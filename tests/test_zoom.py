@@ -190,3 +190,15 @@ def test_grounding_questions_ask_for_a_span_in_the_checkpoints_words():
     nav = load_navigate_profile("longvideo-r1")
     msg = first_message(nav, "person opens a door.", (), 60.0, [(0.0, 60.0, "a room")], task="grounding")
     assert SPAN_REQUEST in msg.parts[0].text
+
+
+def test_scripted_backend_hands_each_reply_out_once_across_threads():
+    from concurrent.futures import ThreadPoolExecutor
+
+    from longlens.backends.scripted import ScriptedBackend
+    from longlens.prompts.messages import Message
+
+    backend = ScriptedBackend([f"reply {i}" for i in range(400)])
+    with ThreadPoolExecutor(8) as pool:
+        texts = list(pool.map(lambda _: backend.generate((Message.text("user", "q"),)).text, range(400)))
+    assert sorted(texts) == sorted(f"reply {i}" for i in range(400))

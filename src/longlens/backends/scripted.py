@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterable
 
@@ -24,13 +25,16 @@ class ScriptedBackend(Backend):
         self.replies = list(replies)
         self.model = model
         self.requests: list[dict] = []
+        self._lock = threading.Lock()  # questions in flight (eval --concurrency) take replies one at a time
 
     def generate(self, messages: tuple[Message, ...], gen: GenConfig = DEFAULT_GEN) -> Completion:
         t0 = time.perf_counter()
-        self.requests.append({"messages": [m.to_ref() for m in messages], "max_new_tokens": gen.max_new_tokens})
-        if len(self.requests) > len(self.replies):
-            raise BackendError(f"the script has {len(self.replies)} replies and a request #{len(self.requests)} came")
-        reply = self.replies[len(self.requests) - 1]
+        with self._lock:
+            self.requests.append({"messages": [m.to_ref() for m in messages], "max_new_tokens": gen.max_new_tokens})
+            n = len(self.requests)
+        if n > len(self.replies):
+            raise BackendError(f"the script has {len(self.replies)} replies and a request #{n} came")
+        reply = self.replies[n - 1]
         text = reply(messages) if callable(reply) else reply
         prefix = forced_prefix(messages) or ""
         if prefix and text.startswith(prefix):
