@@ -236,3 +236,32 @@ def test_clip_file_and_dataset_info(tmp_path):
     info = llamafactory_dataset_info("cot.json")
     assert info["formatting"] == "sharegpt" and info["columns"]["videos"] == "videos"
     assert info["tags"]["user_tag"] == "user"
+
+
+def test_data_commands_filter_with_a_report_and_export(tmp_path, capsys):
+    from longlens.cli.main import main
+    from longlens.train.data import read_jsonl, to_jsonl
+
+    rows = [row(rid="good"), row(rid="wrong", answer="C"), row(kind="zoom", rid="zoom-ok"),
+            row(kind="zoom", rid="zoom-far", truth=((400, 420),)),
+            row(rid="audio", target=ANSWER + "You can hear the bike bell. \\boxed{B}")]
+    src = tmp_path / "rows.jsonl"
+    to_jsonl(rows, src)
+    out = tmp_path / "kept.jsonl"
+    assert main(["data", "filter", str(src), "--out", str(out)]) == 0
+    assert [r.id for r in read_jsonl(out)] == ["good", "zoom-ok"]
+    report = json.loads((tmp_path / "kept.report.json").read_text())
+    assert report["in"] == 5 and report["out"] == 2
+    assert report["dropped"]["wrong_answer"] == 1 and report["dropped"]["zoom_miss"] == 1
+    assert report["dropped"]["mentions_unseen"] == 1
+    assert "kept 2 of 5 rows" in capsys.readouterr().out
+    # a filter left out keeps what it would drop; an existing --out is refused
+    assert main(["data", "filter", str(src), "--out", str(tmp_path / "k2.jsonl"), "--skip", "mentions_unseen"]) == 0
+    assert [r.id for r in read_jsonl(tmp_path / "k2.jsonl")] == ["good", "zoom-ok", "audio"]
+    assert main(["data", "filter", str(src), "--out", str(out)]) == 2
+    assert main(["data", "filter", str(src), "--out", str(tmp_path / "k3.jsonl"), "--skip", "nope"]) == 2
+    exported = tmp_path / "lf.json"
+    assert main(["data", "export", str(out), "--videos", str(tmp_path / "videos"), "--out", str(exported)]) == 0
+    records = json.loads(exported.read_text())
+    assert len(records) == 2 and all(r["messages"][0]["content"].count("<video>") == len(r["videos"])
+                                     for r in records)

@@ -26,6 +26,7 @@ COMMANDS = {
     "tree": "tree",
     "eval": "eval",
     "bench": "bench",
+    "data": "data",
     "report": "report",
 }
 
