@@ -65,3 +65,13 @@ def unknown_codec(src_mkv: Path, dst: Path) -> Path:
     assert data.count(b"V_MPEG4/ISO/AVC") == 1
     dst.write_bytes(data.replace(b"V_MPEG4/ISO/AVC", b"V_QQQQQ/ISO/AVC"))
     return dst
+
+
+def needle_suite(root: Path, seeds=(1, 2), *, duration_s: float = 40, needles: int = 2, stem: str = "n") -> Path:
+    """A small synthetic benchmark folder: one 320x180 video with its answer key per seed."""
+    from longlens.synth import make_video
+
+    for seed in seeds:
+        make_video(root / f"{stem}{seed}.mp4", duration_s=duration_s, width=320, height=180, fps=10, gop_s=2.0,
+                   seed=seed, needles=needles)
+    return root

@@ -117,13 +117,9 @@ def test_mlvu_adapter_and_paths_stay_inside(tmp_path):
 # ---------------------------------------------------------------- the runner, end to end
 @pytest.fixture(scope="module")
 def needle_suite(tmp_path_factory):
-    from longlens.synth import make_video
+    from media import needle_suite as make_suite
 
-    root = tmp_path_factory.mktemp("suite")
-    for seed in (1, 2):
-        make_video(root / f"n{seed}.mp4", duration_s=40, width=320, height=180, fps=10, gop_s=2.0, seed=seed,
-                   needles=2)
-    return root
+    return make_suite(tmp_path_factory.mktemp("suite"))
 
 
 def eval_cmd(suite, out, script, *extra):

@@ -29,13 +29,9 @@ GEN = GenConfig()
 @pytest.fixture(scope="module")
 def suite(tmp_path_factory):
     """Three 30 s videos with four needles each: 12 questions."""
-    from longlens.synth import make_video
+    from media import needle_suite
 
-    root = tmp_path_factory.mktemp("suite12")
-    for seed in (1, 2, 3):
-        make_video(root / f"v{seed}.mp4", duration_s=30, width=320, height=180, fps=10, gop_s=2.0, seed=seed,
-                   needles=4)
-    return root
+    return needle_suite(tmp_path_factory.mktemp("suite12"), (1, 2, 3), duration_s=30, needles=4, stem="v")
 
 
 def read_lines(path) -> list[str]:

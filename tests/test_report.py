@@ -20,13 +20,9 @@ SVG = "{http://www.w3.org/2000/svg}"
 
 @pytest.fixture(scope="module")
 def suite(tmp_path_factory):
-    from longlens.synth import make_video
+    from media import needle_suite
 
-    root = tmp_path_factory.mktemp("suite")
-    for seed in (1, 2):
-        make_video(root / f"n{seed}.mp4", duration_s=40, width=320, height=180, fps=10, gop_s=2.0, seed=seed,
-                   needles=2)
-    return root
+    return needle_suite(tmp_path_factory.mktemp("suite"))
 
 
 @pytest.fixture(scope="module")

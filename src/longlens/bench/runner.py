@@ -21,6 +21,7 @@ recorded for the others, and rerunning goes on.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -165,10 +166,8 @@ def run_eval(samples: list[Sample], answer: Callable[[Sample], Trace], out: str 
         following[a.id] = b
 
     def warm(sample: Sample) -> None:
-        try:
+        with contextlib.suppress(Exception):  # only a head start: the question itself meets any failure
             prepare(sample)
-        except Exception:  # only a head start: the question itself meets the failure and records it
-            pass
 
     def one(sample: Sample) -> dict:
         if ahead is not None and sample.id in following:
