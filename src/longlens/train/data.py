@@ -69,6 +69,56 @@ class CotRow:
         return cls(**d)
 
 
+RL_KINDS = ("general", "local")
+
+
+@dataclass(frozen=True)
+class RLRow:
+    """One question for GRPO (love-r1-spec §4.3): hard-example mining writes these, `longlens train grpo` reads them.
+
+    ``general`` rows are rolled out through the whole zoom loop and rewarded on the final answer; ``local``
+    rows (with `truth` spans) are single zoom steps after the ``I need to zoom in on the video.`` prefix,
+    rewarded on IoU with the truth (and, with `clips`, once more with those clips already shown).
+    """
+
+    id: str
+    video: str
+    """Path of the video, relative to a video root (or absolute)."""
+    question: str
+    options: tuple[str, ...]
+    answer: str
+    """The truth: an option letter."""
+    kind: str = "general"
+    truth: tuple[Span, ...] = ()
+    """Annotated spans where the answer is seen (required for ``local`` rows)."""
+    clips: tuple[Span, ...] = ()
+    """Zoom-in clips already shown (the reference's ``zoomin_intervals``)."""
+    duration_s: float | None = None
+    correctness: tuple[float, ...] = ()
+    """What mining measured: 1/0 per rollout (kept rows are neither all 1 nor all 0)."""
+    source: str = ""
+
+    def __post_init__(self):
+        if self.kind not in RL_KINDS:
+            raise ValueError(f"kind must be one of {', '.join(RL_KINDS)}, not {self.kind!r}")
+        if self.kind == "local" and not self.truth:
+            raise ValueError(f"{self.id}: a local row needs truth spans")
+        object.__setattr__(self, "options", tuple(self.options))
+        object.__setattr__(self, "truth", tuple((float(s), float(e)) for s, e in self.truth))
+        object.__setattr__(self, "clips", tuple((float(s), float(e)) for s, e in self.clips))
+        object.__setattr__(self, "correctness", tuple(float(c) for c in self.correctness))
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d.update(options=list(self.options), truth=[list(t) for t in self.truth], clips=[list(c) for c in self.clips],
+                 correctness=list(self.correctness))
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping) -> RLRow:
+        return cls(**d)
+
+
 # ---------------------------------------------------------------- targets
 def _first_box_end(text: str) -> int | None:
     """Index just after the closing brace of the first ``\\boxed{``, or None (no box, or never closed)."""
@@ -256,7 +306,7 @@ def apply_filters(rows: Iterable[CotRow], filters: Sequence[Filter] | Mapping[st
 
 
 # ---------------------------------------------------------------- our JSONL
-def to_jsonl(rows: Iterable[CotRow], path: str | Path) -> int:
+def to_jsonl(rows: Iterable, path: str | Path) -> int:
     """Append `rows`, one JSON object a line, flushed line by line; a torn last line left by a kill is cut
     first. Returns how many were written."""
     path = Path(path)
@@ -275,17 +325,17 @@ def to_jsonl(rows: Iterable[CotRow], path: str | Path) -> int:
     return n
 
 
-def read_jsonl(path: str | Path) -> list[CotRow]:
-    """The rows of `path`. A last line without its newline is a torn write and is ignored; any other bad
-    line is an error naming its line number."""
+def read_jsonl(path: str | Path, row_type: type = CotRow) -> list:
+    """The rows of `path` (`CotRow` by default, or `RLRow`). A last line without its newline is a torn write
+    and is ignored; any other bad line is an error naming its line number."""
     lines = Path(path).read_text(encoding="utf-8").split("\n")[:-1]  # the piece after the last newline is torn
     rows = []
     for i, line in enumerate(lines, 1):
         if line.strip():
             try:
-                rows.append(CotRow.from_dict(json.loads(line)))
+                rows.append(row_type.from_dict(json.loads(line)))
             except (ValueError, TypeError) as e:
-                raise LongLensError(f"{path}:{i}: not a CoT row ({e})") from e
+                raise LongLensError(f"{path}:{i}: not a {row_type.__name__} ({e})") from e
     return rows
 
 
