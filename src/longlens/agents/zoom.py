@@ -194,6 +194,18 @@ class ZoomAgent:
     def _fast(self, info: VideoInfo) -> FrameSet:
         return decode(info, self._fast_plan(info), cache=self.cache)
 
+    def fast_view(self, info: VideoInfo) -> FrameSet:
+        """The fast view of `info` as this agent shows it (shared with questions in flight on the video)."""
+        held: set = set()
+        try:
+            return self._shared(info, self._fast_plan(info), held, charge=False)[0]
+        finally:
+            self.shared.release(held)
+
+    def clip_view(self, info: VideoInfo, start_s: float, end_s: float) -> ClipView:
+        """The zoom-in clip [start_s, end_s] as this agent shows it."""
+        return self._clip(info, start_s, end_s)
+
     def _shared(self, info: VideoInfo, plan, held: set, charge: bool = True) -> tuple[FrameSet, bool]:
         return self.shared.get((info.fingerprint, plan), lambda: decode(info, plan, cache=self.cache), held,
                                charge=charge)

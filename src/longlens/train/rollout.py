@@ -1,0 +1,166 @@
+"""GRPO rollouts of the zoom agent (love-r1-spec §4.3), through the same loop and prompts as inference.
+
+A rollout of one `RLRow` is a list of `StepSample`s (what the model was shown, what it wrote) and one
+reward per *part*:
+
+* ``general`` rows run the whole zoom loop (`ZoomAgent.run`): every step of the trajectory belongs to part 0
+  and shares its outcome reward, ``answer_weight * answer + format_weight * mean step format``. A
+  trajectory that ends without an answer is masked (reward None: left out of its group's statistics and
+  of the loss; spec "mask the whole CoT"). When step 1 answers, the trajectory ends there (spec §7.5's
+  fix: no second step sampled from the same prompt).
+* ``local`` rows (truth spans known) are single zoom steps after the forced ``I need to zoom in on the
+  video.`` prefix, the decoupled zoom optimisation: part 0 shows the fast view only; part 1, when the row
+  carries clips, shows those clips too (the reference's step 2). Each part is rewarded on its own,
+  ``zoom_weight * zoom + format_weight * format`` (IoU > 0 with a truth span; degenerate clips score 0).
+
+Which step the model is at, the forced prefixes and the clip policy all come from the agent's config: the
+rollouts see exactly what `longlens ask` and `longlens eval` show, so a trained model is served as trained.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from longlens.agents.trace import Trace
+from longlens.agents.zoom import ZoomAgent
+from longlens.backends.base import Backend, Completion, GenConfig
+from longlens.prompts.messages import Message
+from longlens.prompts.zoom import format_question, zoom_messages
+from longlens.train.data import RLRow
+from longlens.train.rewards import answer_reward, format_reward, zoom_reward
+from longlens.video import open_video
+
+PARTS = 2
+"""At most two reward parts per rollout (local rows: without and with the given clips)."""
+
+
+@dataclass(frozen=True)
+class StepSample:
+    """One generation of a rollout, ready to be scored by the policy."""
+
+    messages: tuple[Message, ...]
+    completion: str
+    """The text the model wrote, after any forced prefix (which is part of the prompt)."""
+    ended: bool
+    """Generation stopped at the end-of-turn token, which then belongs to the target."""
+    part: int
+    step: str
+    """"zoom" or "answer" (a forced prefix said which) or "free"."""
+
+
+@dataclass(frozen=True)
+class Rollout:
+    row_id: str
+    kind: str
+    steps: tuple[StepSample, ...]
+    rewards: tuple[float | None, ...]
+    """One per part; None: masked (no answer)."""
+    details: dict = field(default_factory=dict)
+    """What the rewards were made of (answer, format, zoom per part), for logging."""
+    trace: Trace | None = None
+
+
+@dataclass(frozen=True)
+class RewardWeights:
+    answer: float = 1.0
+    zoom: float = 1.0
+    format: float = 1.0
+
+
+class _Recorder(Backend):
+    """Passes generations to the policy backend with this rollout's sampling settings and keeps them."""
+
+    name = "recorder"
+
+    def __init__(self, backend: Backend):
+        self.backend = backend
+        self.gen = GenConfig()
+        self.calls: list[tuple[tuple[Message, ...], Completion]] = []
+
+    def start(self, gen: GenConfig) -> None:
+        self.gen, self.calls = gen, []
+
+    def generate(self, messages, gen=None) -> Completion:
+        # every call of a rollout draws from its own seed, so two steps never replay one random stream
+        seed = None if self.gen.seed is None else self.gen.seed * 1009 + len(self.calls)
+        completion = self.backend.generate(messages, replace(self.gen, seed=seed))
+        self.calls.append((messages, completion))
+        return completion
+
+    def describe(self) -> str:
+        return self.backend.describe()
+
+    @property
+    def frame_factor(self):
+        return getattr(self.backend, "frame_factor", None)
+
+
+def _step_kind(messages: tuple[Message, ...], completion: Completion, profile) -> str:
+    if not completion.prefix:
+        return "free"
+    return "zoom" if completion.prefix == profile.zoom_prefix else "answer"
+
+
+class Roller:
+    """Rolls out `RLRow`s with a policy backend; one at a time (the recorder is not shared)."""
+
+    def __init__(self, agent: ZoomAgent, video_root: str | Path | None = None,
+                 weights: RewardWeights = RewardWeights()):
+        self.recorder = _Recorder(agent.backend)
+        self.agent = ZoomAgent(self.recorder, agent.config, cache=agent.cache, shared=agent.shared)
+        self.root = Path(video_root) if video_root else None
+        self.weights = weights
+
+    def _path(self, row: RLRow) -> Path:
+        p = Path(row.video)
+        return p if p.is_absolute() or self.root is None else self.root / p
+
+    def _sample(self, part: int) -> list[StepSample]:
+        profile = self.agent.profile
+        return [StepSample(m, c.text, c.finish_reason == "stop", part, _step_kind(m, c, profile))
+                for m, c in self.recorder.calls]
+
+    def run(self, row: RLRow, gen: GenConfig) -> Rollout:
+        info = open_video(self._path(row), cache=self.agent.cache)
+        if row.kind == "general":
+            return self._general(row, info, gen)
+        return self._local(row, info, gen)
+
+    def _general(self, row: RLRow, info, gen: GenConfig) -> Rollout:
+        w = self.weights
+        self.recorder.start(gen)
+        trace = self.agent.run(info, row.question, row.options)
+        steps = self._sample(0)
+        acc = answer_reward(trace, row.answer, row.options)
+        clips: list[tuple[float, float]] = []
+        fmts = []
+        for s, st in zip(steps, trace.steps, strict=True):
+            fmts.append(format_reward(s.completion, info.duration_s, clips, s.step))
+            if st.clip_added:
+                clips.append((st.clip_added[0], st.clip_added[1]))
+        fmt = sum(fmts) / len(fmts) if fmts else 0.0
+        reward = None if acc is None else w.answer * acc + w.format * fmt
+        return Rollout(row.id, row.kind, tuple(steps), (reward,),
+                       {"answer": acc, "format": fmt, "steps": len(steps)}, trace)
+
+    def _local(self, row: RLRow, info, gen: GenConfig) -> Rollout:
+        w, agent = self.weights, self.agent
+        profile = agent.profile
+        question = format_question(profile, row.question, row.options)
+        fast = agent.fast_view(info)
+        parts = [()] + ([row.clips] if row.clips else [])
+        steps, rewards, details = [], [], {}
+        for k, clips in enumerate(parts):
+            views = [agent.clip_view(info, s, e) for s, e in clips]
+            messages = zoom_messages(profile, question, info.duration_s, fast, views, template=agent.config.template,
+                                     prefix=profile.zoom_prefix)
+            self.recorder.start(replace(gen, seed=None if gen.seed is None else gen.seed * 7 + k))
+            self.recorder.generate(messages)
+            step = self._sample(k)[0]
+            zoom = zoom_reward(step.completion, row.truth, info.duration_s, clips)
+            fmt = format_reward(step.completion, info.duration_s, clips, "zoom")
+            steps.append(step)
+            rewards.append(w.zoom * zoom + w.format * fmt)
+            details[f"zoom{k + 1}"], details[f"format{k + 1}"] = zoom, fmt
+        return Rollout(row.id, row.kind, tuple(steps), tuple(rewards), details)

@@ -1,0 +1,128 @@
+"""LOVE-R1 GRPO on a tiny random Qwen2.5-VL (CPU): rollouts through the zoom loop, a loss that sees the video."""
+
+from __future__ import annotations
+
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("trl")
+
+from longlens.agents.zoom import ZoomAgent, ZoomConfig  # noqa: E402
+from longlens.backends.base import GenConfig  # noqa: E402
+from longlens.backends.hf import HFBackend  # noqa: E402
+from longlens.backends.hf.random_model import make_random_model  # noqa: E402
+from longlens.backends.scripted import ScriptedBackend  # noqa: E402
+from longlens.errors import LongLensError  # noqa: E402
+from longlens.synth import make_video  # noqa: E402
+from longlens.train import rollout  # noqa: E402
+from longlens.train.data import RLRow, to_jsonl  # noqa: E402
+from longlens.train.grpo import ZoomGRPOConfig, load_policy, run_zoom_grpo  # noqa: E402
+
+torch.set_num_threads(1)
+SMALL = dict(fast_frames=16, fast_budget=4 * 28 * 28, slow_frames=4, slow_budget=16 * 28 * 28)
+OPTIONS = ("SANDAL", "TABLE", "LAMP", "CHAIR")
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    root = tmp_path_factory.mktemp("grpo")
+    make_random_model(root / "tiny", "tiny")
+    make_video(root / "videos" / "v.mp4", duration_s=60, width=320, height=180, fps=10, gop_s=2.0, seed=5, needles=1)
+    rows = [RLRow("g1", "v.mp4", "Which word is shown?", OPTIONS, "A"),
+            RLRow("l1", "v.mp4", "Which word is shown?", OPTIONS, "A", kind="local", truth=((10, 20),),
+                  clips=((30, 40),))]
+    to_jsonl(rows, root / "rows.jsonl")
+    return root
+
+
+def config(world, **kw) -> ZoomGRPOConfig:
+    base = dict(model_path=str(world / "tiny"), rows=str(world / "rows.jsonl"), videos=str(world / "videos"),
+                output_dir=str(world / "out"), max_completion_length=12, num_generations=2,
+                per_device_train_batch_size=2, gradient_accumulation_steps=1, max_steps=2, learning_rate=1e-2,
+                weight_decay=0.0, gradient_checkpointing=False, save_strategy="no", **SMALL)
+    base.update(kw)
+    return ZoomGRPOConfig(**base)
+
+
+def _varied_rewards(monkeypatch):
+    """A random model never zooms well or answers right: score its replies by length so groups differ and the
+    advantages are not all zero (the scorers themselves are tested in test_rewards.py)."""
+    monkeypatch.setattr(rollout, "zoom_reward", lambda c, *a, **k: float(len(c) % 3 == 0))
+    monkeypatch.setattr(rollout, "answer_reward", lambda trace, *a, **k: float(len(trace.steps[-1].completion) % 2))
+
+
+def _train(world, cfg):
+    model, processor = load_policy(cfg)
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    summary = run_zoom_grpo(cfg, model=model, processor=processor)
+    changed = {n for n, p in model.named_parameters() if not torch.equal(before[n], p.detach())}
+    return summary, changed, set(before)
+
+
+def test_two_grpo_steps_train_the_vision_tower(world, monkeypatch):
+    _varied_rewards(monkeypatch)
+    summary, changed, names = _train(world, config(world, freeze_vision=False))
+    assert summary["steps"] == 2
+    assert torch.isfinite(torch.tensor(summary["train_loss"]))
+    vision = {n for n in names if "visual" in n}
+    assert vision and vision <= changed, sorted(vision - changed)[:5]  # the loss forward saw the video
+    assert changed == names
+    assert (world / "out" / "config.json").is_file()
+
+
+def test_frozen_vision_stays_put_and_the_language_model_moves(world, monkeypatch):
+    _varied_rewards(monkeypatch)
+    _, changed, names = _train(world, config(world, freeze_vision=True, output_dir=str(world / "out2")))
+    assert not {n for n in changed if "visual" in n}
+    assert {n for n in names if "visual" not in n} == changed
+
+
+def test_equal_rewards_give_no_update(world):
+    """A random model scores 0 everywhere: every advantage is 0 and, without weight decay, nothing moves."""
+    _, changed, _ = _train(world, config(world, output_dir=str(world / "out3")))
+    assert changed == set()
+
+
+def test_loss_inputs_are_the_inference_encoding(world):
+    model, processor = load_policy(config(world))
+    backend = HFBackend.from_model(model, processor, kv_reuse=False)
+    roller = rollout.Roller(ZoomAgent(backend, ZoomConfig(**SMALL)), world / "videos")
+    row = RLRow("l1", "v.mp4", "Which word is shown?", OPTIONS, "A", kind="local", truth=((10, 20),), clips=((30, 40),))
+    r = roller.run(row, GenConfig(max_new_tokens=8, temperature=1.0, seed=3))
+    assert [s.part for s in r.steps] == [0, 1] and len(r.rewards) == 2
+    for step in r.steps:
+        target = step.completion + ("<|im_end|>" if step.ended else "")
+        full = backend.encode(step.messages, target)["input_ids"][0].tolist()
+        prompt = backend.encode(step.messages)["input_ids"][0].tolist()
+        reply = processor.tokenizer(target, add_special_tokens=False)["input_ids"]
+        assert full == prompt + reply  # the completion tokens are the last len(reply) of the scored sequence
+        assert step.messages[-1].plain_text == "I need to zoom in on the video.\n\n"
+
+
+def test_rollouts_through_the_loop_with_scripted_replies(world):
+    zoom = "I need to zoom in on the video.\n\nEarly. \\boxed{[10, 18]}"
+    answer = "I get the answer.\n\nIt is \\boxed{A}"
+    backend = ScriptedBackend([zoom, answer, "\\boxed{[12, 15]}", "\\boxed{[50, 59]}", "no box at all",
+                               "still nothing"])
+    roller = rollout.Roller(ZoomAgent(backend, ZoomConfig(**SMALL)), world / "videos")
+    general = RLRow("g", "v.mp4", "Which word is shown?", OPTIONS, "A")
+    r = roller.run(general, GenConfig(temperature=1.0, seed=1))
+    assert [s.step for s in r.steps] == ["free", "free"] and r.rewards == (2.0,)  # right answer + both formats
+    assert r.details == {"answer": 1.0, "format": 1.0, "steps": 2}
+    local = RLRow("l", "v.mp4", "Which word is shown?", OPTIONS, "A", kind="local", truth=((10, 20),),
+                  clips=((40, 60),))
+    r = roller.run(local, GenConfig(temperature=1.0, seed=1))
+    assert [s.step for s in r.steps] == ["zoom", "zoom"]
+    assert r.rewards == (2.0, 1.0)  # [12, 15] hits the truth; [50, 59] is a usable clip that misses it
+    assert r.details["zoom1"] == 1.0 and r.details["zoom2"] == 0.0
+    r = roller.run(general, GenConfig(temperature=1.0, seed=2))
+    assert r.rewards == (None,)  # no answer at all: the whole trajectory is masked
+
+
+def test_missing_rows_and_videos_are_one_line_errors(world, tmp_path):
+    with pytest.raises(LongLensError, match="longlens data mine"):
+        run_zoom_grpo(config(world, rows=str(tmp_path / "none.jsonl")))
+    with pytest.raises(LongLensError, match="missing"):
+        run_zoom_grpo(config(world, videos=str(tmp_path)))
+    with pytest.raises(LongLensError, match="config.json"):
+        load_policy(config(world, model_path=str(tmp_path)))
