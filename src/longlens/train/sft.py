@@ -1,0 +1,419 @@
+"""Supervised fine-tuning of the zoom agent: LOVE-R1 stage 1 and stage 2 (love-r1-spec §4.1, §4.2, §4.4).
+
+`run_zoom_sft(ZoomSFTConfig(...))` trains with TRL's `SFTTrainer` (dataset preparation skipped, our collator).
+The collator builds every sample the way inference does: the video layer's fast and slow plans and `decode`,
+the prompt from `zoom_messages`, the model inputs from `HFBackend.encode` (text, pixels, per-video frame rate
+and the trained mRoPE positions, which fixes the reference's missing ``second_per_grid_ts``, spec §7 #1).
+
+* Stage 1 rows (`TemplateRow`): video, question, options, the answer text, optional truth spans. Slow clips
+  are drawn **each time a sample is fetched** by the reference rule (`simulate_clips`, spec §4.1), from an RNG
+  seeded with (seed, epoch, index), so a run is reproducible.
+* Stage 2 rows (`CotRow`, `train.data.read_jsonl`): the row's clips, rounded, widened to 6 s when shorter than
+  5 s (`stage2_clips`); the target is `row.target`.
+* Labels (`loss`): "assistant" (ours: the target and its closing ``<|im_end|>``), or "all" (the reference:
+  every text token; pad and vision tokens are -100; spec §7 #2).
+* Where the reference trains on other settings than it infers with (spec §7 #3), the config field says so and
+  defaults to the training value: the fast view's pixel budget doubles under 120 s (inference: 60 s), slow
+  clips never double (inference: under 60 s), slow frames 32/16 (stage 1) or 32/24/16 (stage 2) by clip count.
+* A sample longer than `max_length` tokens, a clip that cannot be sampled or a video that cannot be decoded
+  is skipped, counted by reason, logged, and replaced by the next row (at most `max_retries` in a row).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from longlens.backends.hf import HFBackend
+from longlens.errors import LongLensError, PlanError, VideoError
+from longlens.prompts import ClipView, format_question, load_profile, zoom_messages
+from longlens.train.data import CotRow, read_jsonl
+from longlens.train.sft_common import load_vl_model, train
+from longlens.video import FrameCache, decode, fast_plan, open_video, slow_plan
+
+log = logging.getLogger(__name__)
+Span = tuple[float, float]
+LOSSES = ("assistant", "all")
+VISION_TOKENS = ("<|vision_start|>", "<|vision_end|>", "<|vision_pad|>", "<|image_pad|>", "<|video_pad|>")
+END = "<|im_end|>"
+
+
+# ---------------------------------------------------------------- stage 1 rows
+@dataclass(frozen=True)
+class TemplateRow:
+    """A stage-1 sample: plain instruction data in the slow-fast template (no zoom instruction)."""
+
+    id: str
+    video: str
+    """Path of the video, relative to the video root (or absolute)."""
+    question: str
+    target: str
+    """The assistant's reply."""
+    options: tuple[str, ...] = ()
+    truth: tuple[Span, ...] = ()
+    """Annotated [start, end] spans (the reference's ``tgt``); they steer the clip simulation."""
+    source: str = ""
+
+    def __post_init__(self):
+        object.__setattr__(self, "options", tuple(self.options))
+        object.__setattr__(self, "truth", tuple((float(s), float(e)) for s, e in self.truth))
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "options": list(self.options), "truth": [list(t) for t in self.truth]}
+
+    @classmethod
+    def from_dict(cls, d: Mapping) -> TemplateRow:
+        return cls(**d)
+
+
+def _reference_item(d: Mapping, i: int) -> TemplateRow:
+    """A reference ``sft_video.py`` item: video, messages (user: [question text, ...], assistant), optional tgt."""
+    msgs = d["messages"]
+    if len(msgs) != 2 or msgs[0]["role"] != "user" or msgs[1]["role"] != "assistant":
+        raise ValueError("expected one user and one assistant message")
+
+    def text(content):
+        return content if isinstance(content, str) else next(p["text"] for p in content if p.get("type") == "text")
+
+    return TemplateRow(id=str(d.get("id", i)), video=d["video"], question=text(msgs[0]["content"]),
+                       target=text(msgs[1]["content"]), truth=tuple(d.get("tgt") or ()))
+
+
+def read_template_rows(path: str | Path) -> list[TemplateRow]:
+    """Stage-1 rows: our JSONL (`TemplateRow` per line) or the reference's JSON list of items."""
+    path = Path(path)
+    if path.suffix != ".json":
+        return read_jsonl(path, TemplateRow)
+    try:
+        items = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as e:
+        raise LongLensError(f"{path}: not JSON ({e})") from e
+    rows = []
+    for i, d in enumerate(items if isinstance(items, list) else []):
+        try:
+            rows.append(_reference_item(d, i))
+        except (KeyError, TypeError, ValueError, StopIteration) as e:
+            raise LongLensError(f"{path}: item {i} is not a stage-1 sample ({e or type(e).__name__})") from e
+    if not isinstance(items, list):
+        raise LongLensError(f"{path}: expected a JSON list of items")
+    return rows
+
+
+# ---------------------------------------------------------------- clip rules
+def simulate_clips(duration_s: float, truth: Sequence[Span], rng: random.Random) -> list[tuple[int, int]]:
+    """Stage 1's slow clips for one fetch (spec §4.1, `sft_video.py` L252-303), whole seconds, sorted.
+
+    With truth spans: u < 0.6 the truth (cast to int, overlapping or touching ones merged, a random 3 kept,
+    each widened outward by randint(0, 5) s a side, clamped to [0, int(D)]); u < 0.8 the whole video; else
+    none. Without: 0.1 random clips (0-1 under 30 s, 0-2 under 180 s, else 0-3; each of length
+    max(randint(0, D // 8), 16) from a random start), else the whole video. Clips are cut to the video.
+    """
+    d = int(duration_s)
+    if truth:
+        u = rng.random()
+        if u >= 0.8:
+            return []
+        if u >= 0.6:
+            return [(0, d)]
+        merged: list[list[int]] = []
+        for s, e in sorted((int(s), int(e)) for s, e in truth):
+            if merged and s <= merged[-1][1]:
+                merged[-1][1] = max(merged[-1][1], e)
+            else:
+                merged.append([s, e])
+        if len(merged) > 3:
+            merged = rng.sample(merged, 3)
+        clips = [(max(0, s - rng.randint(0, 5)), min(d, e + rng.randint(0, 5))) for s, e in merged]
+        return sorted(clips)
+    if rng.random() >= 0.1:
+        return [(0, d)]
+    n = rng.randint(0, 1 if duration_s < 30 else 2 if duration_s < 180 else 3)
+    clips = []
+    for _ in range(n):
+        length = min(max(rng.randint(0, int(duration_s // 8)), 16), d)
+        start = rng.randint(0, max(0, int(duration_s - length - 1)))
+        clips.append((start, min(start + length, d)))
+    return sorted(clips)
+
+
+def stage2_clips(clips: Sequence[Span], duration_s: float, *, min_s: float = 5.0,
+                 widen_s: float = 6.0) -> list[Span]:
+    """Stage 2's clips (spec §4.2, §2.6): ends rounded; a clip shorter than `min_s` becomes `widen_s` around its
+    integer middle, clamped to [0, int(D)]."""
+    out = []
+    for a, b in clips:
+        s, e = round(a), round(b)
+        if e - s < min_s:
+            mid = int((s + e) / 2)
+            s, e = max(mid - widen_s / 2, 0), min(mid + widen_s / 2, int(duration_s))
+        out.append((float(s), float(e)))
+    return sorted(out)
+
+
+def slow_frames_for(n_clips: int, table: Sequence[int]) -> int:
+    """Frames per slow clip when `n_clips` are shown: ``table[min(n, len) - 1]`` (e.g. 32/24/16 for 1/2/>=3)."""
+    return table[min(max(n_clips, 1), len(table)) - 1]
+
+
+# ---------------------------------------------------------------- config
+@dataclass(frozen=True)
+class ZoomSFTConfig:
+    """LOVE-R1 SFT. Defaults are the reference's (love-r1-spec §4.1-4.2); 0 / () mean "the stage's reference"."""
+
+    model_path: str
+    train_file: str
+    """Stage 1: `TemplateRow` JSONL or the reference's JSON list; stage 2: `CotRow` JSONL."""
+    output_dir: str
+    stage: int = 2
+    video_root: str = ""
+    """Where relative row video paths start ("": the working directory)."""
+    profile: str = "love-r1"
+    loss: str = "assistant"
+    """"assistant": the target + <|im_end|> (ours); "all": every text token (the reference, spec §7 #2)."""
+    freeze_vision: bool = True
+    """Freeze every parameter whose name contains "visual" (the reference)."""
+    stage1_instruction: bool = False
+    """Append the zoom instruction to stage-1 questions (the reference does not)."""
+    # frames (spec §1.2-1.3; train/test mismatches of §7 #3 kept at the training values)
+    fast_frames: int = 768
+    fast_budget: int = 32 * 28 * 28
+    fast_short_video_s: float = 120.0
+    """The fast budget doubles for videos shorter than this: 120 s in the reference SFT, 60 s at inference."""
+    fast_mode: str = "nearest"
+    """Our inference default (the reference decodes the exact frames: "accurate")."""
+    slow_budget: int = 256 * 28 * 28
+    slow_short_video_s: float = 0.0
+    """The slow budget doubles under this: never in the reference SFT (0), under 60 s at inference."""
+    slow_frames: tuple[int, ...] = ()
+    """Frames per slow clip for 1, 2, >=3 clips; (): (32, 16) in stage 1, (32, 24, 16) in stage 2 (inference: 32)."""
+    min_clip_s: float = 5.0
+    widen_clip_s: float = 6.0
+    max_length: int = 20500
+    """Longer samples are skipped (the reference's 20 500-token guard)."""
+    max_retries: int = 3
+    """Skipped samples in a row before giving up (the reference retries 3)."""
+    cache_dir: str = ""
+    """A frame cache folder ("": none; the fast view of a video is then decoded at every fetch)."""
+    attn_implementation: str = ""
+    # optimisation (the reference scripts)
+    learning_rate: float = 1e-5
+    lr_scheduler_type: str = "linear"
+    warmup_ratio: float = 0.05
+    weight_decay: float = 0.0
+    per_device_train_batch_size: int = 1
+    gradient_accumulation_steps: int = 16
+    num_train_epochs: float = 0.0
+    """0: 1 epoch in stage 1, 2 in stage 2."""
+    max_steps: int = -1
+    max_grad_norm: float = 5.0
+    bf16: bool | None = None
+    """None: when CUDA is available."""
+    gradient_checkpointing: bool = True
+    deepspeed: str | None = None
+    """A DeepSpeed JSON config passed to TRL's SFTConfig (the reference: ZeRO-3)."""
+    dataloader_num_workers: int = 0
+    """Reference 4 (stage 1) / 2 (stage 2); 0 here decodes in the training process."""
+    seed: int = 0
+    logging_steps: int = 1
+    save_steps: int = 0
+    """0: save only at the end."""
+    report_to: str = "none"
+
+    def __post_init__(self):
+        if self.stage not in (1, 2):
+            raise LongLensError(f"stage must be 1 or 2, got {self.stage}")
+        if self.loss not in LOSSES:
+            raise LongLensError(f"loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
+        if self.per_device_train_batch_size < 1 or self.max_length < 1:
+            raise LongLensError("per_device_train_batch_size and max_length must be at least 1")
+
+    @property
+    def slow_table(self) -> tuple[int, ...]:
+        return tuple(self.slow_frames) or ((32, 16) if self.stage == 1 else (32, 24, 16))
+
+    @property
+    def epochs(self) -> float:
+        return self.num_train_epochs or (1.0 if self.stage == 1 else 2.0)
+
+
+# ---------------------------------------------------------------- samples
+def video_path(cfg: ZoomSFTConfig, row) -> Path:
+    p = Path(row.video).expanduser()
+    return p if p.is_absolute() or not cfg.video_root else Path(cfg.video_root).expanduser() / p
+
+
+class Skip(Exception):
+    """A sample that cannot be trained on; `reason` names the kind (counted), the message says why."""
+
+    def __init__(self, reason: str, detail: str):
+        super().__init__(detail)
+        self.reason = reason
+
+
+@dataclass
+class ZoomSamples:
+    """Builds training samples from rows, as the zoom agent builds its prompts; `collate` is the collator."""
+
+    backend: HFBackend
+    """Around the model being trained (`HFBackend.from_model`)."""
+    rows: list
+    cfg: ZoomSFTConfig
+    cache: FrameCache | None = None
+    profile: object = field(init=False)
+
+    def __post_init__(self):
+        self.profile = load_profile(self.cfg.profile)
+        tok = self.backend.processor.tokenizer
+        self._masked = {tok.convert_tokens_to_ids(t) for t in VISION_TOKENS} | {tok.pad_token_id}
+        self._end_ids = tok(END, add_special_tokens=False)["input_ids"]
+
+    def video_path(self, row) -> Path:
+        return video_path(self.cfg, row)
+
+    def clips_for(self, row, duration_s: float, *, epoch: int, index: int) -> list[Span]:
+        if isinstance(row, CotRow):
+            return stage2_clips(row.clips, duration_s, min_s=self.cfg.min_clip_s, widen_s=self.cfg.widen_clip_s)
+        rng = random.Random(f"{self.cfg.seed}:{epoch}:{index}")
+        return [(float(s), float(e)) for s, e in simulate_clips(duration_s, row.truth, rng)]
+
+    def messages(self, row, *, epoch: int = 0, index: int = 0):
+        """The prompt messages of `row` (what the agent would send) and its target."""
+        c, f = self.cfg, self.backend.frame_factor
+        info = open_video(self.video_path(row), cache=self.cache)
+        spans = self.clips_for(row, info.duration_s, epoch=epoch, index=index)
+        try:
+            fplan = fast_plan(info, max_frames=c.fast_frames, budget=c.fast_budget,
+                              short_video_s=c.fast_short_video_s, mode=c.fast_mode, factor=f)
+            n = slow_frames_for(len(spans), c.slow_table)
+            splans = [slow_plan(info, s, e, max_frames=n, budget=c.slow_budget, short_video_s=c.slow_short_video_s,
+                                factor=f) for s, e in spans]
+        except PlanError as e:
+            raise Skip("bad clip", str(e)) from e
+        tokens = fplan.visual_tokens + sum(p.visual_tokens for p in splans)
+        if tokens > c.max_length:
+            raise Skip("too long", f"{tokens} visual tokens > max_length {c.max_length}")
+        fast = decode(info, fplan, cache=self.cache)
+        clips = [ClipView(s, e, decode(info, p, cache=self.cache)) for (s, e), p in zip(spans, splans, strict=True)]
+        if isinstance(row, CotRow):
+            question, instruction = format_question(self.profile, row.question, row.options), True
+        else:
+            question = format_question(self.profile, row.question, row.options) if row.options else row.question
+            instruction = c.stage1_instruction
+        msgs = zoom_messages(self.profile, question, info.duration_s, fast, clips, instruction=instruction)
+        return msgs, row.target
+
+    def sample(self, index: int, epoch: int = 0) -> dict:
+        """Model inputs and labels of row `index` (1-D input_ids/labels, (3, L) positions, media tensors)."""
+        row = self.rows[index]
+        try:
+            msgs, target = self.messages(row, epoch=epoch, index=index)
+        except VideoError as e:
+            raise Skip("video error", str(e)) from e
+        enc = self.backend.encode(msgs, target + END)
+        ids = enc["input_ids"][0]
+        if len(ids) > self.cfg.max_length:
+            raise Skip("too long", f"{len(ids)} tokens > max_length {self.cfg.max_length}")
+        labels = ids.clone()
+        if self.cfg.loss == "assistant":
+            n = len(self.backend.processor.tokenizer(target, add_special_tokens=False)["input_ids"]) + len(
+                self._end_ids)
+            labels[:-n] = -100
+        else:
+            for t in self._masked:
+                labels[ids == t] = -100
+            labels[enc["mm_token_type_ids"][0] != 0] = -100
+        out = {"input_ids": ids, "labels": labels, "position_ids": enc["position_ids"][:, 0],
+               "mm_token_type_ids": enc["mm_token_type_ids"][0]}
+        return out | {k: v for k, v in enc.items() if k not in out and k != "position_ids"}
+
+    def collate(self, items: list[dict]) -> dict:
+        """A batch from dataset items ``{"index", "epoch"}``; skipped samples are replaced by the next rows."""
+        samples, skipped = [], []
+        for item in items:
+            i = item["index"]
+            for attempt in range(self.cfg.max_retries + 1):
+                try:
+                    samples.append(self.sample(i, item["epoch"]))
+                    break
+                except Skip as e:
+                    skipped.append(e.reason)
+                    log.info("skipped sample %s (%s): %s", self.rows[i].id, e.reason, e)
+                    if attempt == self.cfg.max_retries:
+                        raise LongLensError(f"{self.cfg.max_retries + 1} samples in a row were skipped, the last "
+                                            f"{self.rows[i].id}: {e}; check the rows, videos and max_length") from e
+                    i = (i + 1) % len(self.rows)
+        return pad_batch(samples, self.backend.processor.tokenizer.pad_token_id) | {"skipped": skipped}
+
+
+def pad_batch(samples: list[dict], pad_id: int) -> dict:
+    """Right-padded (B, L) ids, labels, attention mask and token types, (3, B, L) positions, media concatenated."""
+    import torch
+
+    n = max(len(s["input_ids"]) for s in samples)
+
+    def padded(key, value):
+        return torch.stack([torch.nn.functional.pad(s[key], (0, n - len(s["input_ids"])), value=value)
+                            for s in samples])
+
+    pos = []
+    for s in samples:
+        p, extra = s["position_ids"], n - s["position_ids"].shape[1]
+        tail = p.max() + 1 + torch.arange(extra, dtype=p.dtype)
+        pos.append(torch.cat([p, tail.expand(3, extra)], dim=1))
+    out = {"input_ids": padded("input_ids", pad_id), "labels": padded("labels", -100),
+           "attention_mask": torch.stack([(torch.arange(n) < len(s["input_ids"])).long() for s in samples]),
+           "mm_token_type_ids": padded("mm_token_type_ids", 0), "position_ids": torch.stack(pos, dim=1)}
+    for key in ("pixel_values_videos", "video_grid_thw", "pixel_values", "image_grid_thw"):
+        parts = [s[key] for s in samples if key in s]
+        if parts:
+            out[key] = torch.cat(parts)
+    return out
+
+
+# ---------------------------------------------------------------- training
+class EpochTag:
+    """The epoch the trainer is in (set by the trainer's epoch callback); the dataset tags items with it."""
+
+    epoch: int = 0
+
+
+def row_index(n: int, tag: EpochTag):
+    """The training dataset: ``{"index", "epoch"}`` per row (TRL wants a `datasets.Dataset`); the collator
+    builds the samples."""
+    import datasets
+
+    ds = datasets.Dataset.from_dict({"index": list(range(n))})
+    ds.set_transform(lambda batch: {"index": batch["index"], "epoch": [tag.epoch] * len(batch["index"])})
+    return ds
+
+
+def load_rows(cfg: ZoomSFTConfig) -> list:
+    path = Path(cfg.train_file).expanduser()
+    if not path.is_file():
+        raise LongLensError(f"train_file {path}: no such file")
+    rows = read_template_rows(path) if cfg.stage == 1 else read_jsonl(path, CotRow)
+    if not rows:
+        raise LongLensError(f"train_file {path}: no rows")
+    return rows
+
+
+def run_zoom_sft(cfg: ZoomSFTConfig) -> dict:
+    """Train the zoom model on `cfg.train_file`, save model and processor to `cfg.output_dir`, return a summary."""
+    t0 = time.perf_counter()
+    rows = load_rows(cfg)
+    missing = [video_path(cfg, r) for r in rows if not video_path(cfg, r).is_file()]
+    if missing:
+        raise LongLensError(f"{len(missing)} of {len(rows)} row videos are missing, e.g. {missing[0]}; "
+                            "check video_root")
+    model, processor, pristine = load_vl_model(cfg)
+    backend = HFBackend.from_model(model, processor, kv_reuse=False)
+    samples = ZoomSamples(backend, rows, cfg, FrameCache(cfg.cache_dir) if cfg.cache_dir else None)
+    tag = EpochTag()
+    summary = train(cfg, model, pristine, row_index(len(rows), tag), samples.collate, epochs=cfg.epochs,
+                    epoch_target=tag)
+    return {"rows": len(rows), **summary, "seconds": round(time.perf_counter() - t0, 2)}
