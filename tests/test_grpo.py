@@ -126,3 +126,50 @@ def test_missing_rows_and_videos_are_one_line_errors(world, tmp_path):
         run_zoom_grpo(config(world, videos=str(tmp_path)))
     with pytest.raises(LongLensError, match="config.json"):
         load_policy(config(world, model_path=str(tmp_path)))
+
+
+@pytest.mark.parametrize("extra", [{"beta": 0.04}, {"num_iterations": 2, "gradient_accumulation_steps": 2},
+                                   {"loss_type": "grpo", "gradient_checkpointing": True}])
+def test_kl_old_logprobs_and_sequence_loss_paths(world, monkeypatch, extra):
+    _varied_rewards(monkeypatch)
+    summary, changed, names = _train(world, config(world, output_dir=str(world / "out4"), max_steps=3,
+                                                   freeze_vision=False, **extra))
+    assert summary["steps"] == 3 and torch.isfinite(torch.tensor(summary["train_loss"]))
+    assert changed == names
+
+
+def test_train_grpo_from_the_cli(world, capsys):
+    import json
+
+    from longlens.cli.main import main
+
+    out = world / "cli-run"
+    args = ["train", "grpo", "love-r1-grpo", "--set", f"model_path={world / 'tiny'}", "--set",
+            f"rows={world / 'rows.jsonl'}", "--set", f"videos={world / 'videos'}", "--set", f"output_dir={out}"]
+    small = [f"{k}={v}" for k, v in SMALL.items()] + [
+        "num_generations=2", "per_device_train_batch_size=2", "gradient_accumulation_steps=1", "max_steps=2",
+        "max_completion_length=8", "gradient_checkpointing=false", "save_strategy=no"]
+    for item in small:
+        args += ["--set", item]
+    assert main(args) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["steps"] == 2 and summary["rows"] == 2
+    assert (out / "model.safetensors").is_file() and (out / "longlens-config.yaml").is_file()
+    assert "max_steps: 2" in (out / "longlens-config.yaml").read_text()
+    assert main(["train", "grpo", "love-r1-grpo", "--set", "lr=1"]) == 2
+    assert "not a setting" in capsys.readouterr().err
+
+
+def test_shipped_configs_load():
+    from accelerate.commands.config.config_args import load_config_from_file
+
+    from longlens.train.config import SHIPPED, load_config, shipped
+
+    assert "love-r1-grpo" in shipped()
+    cfg = load_config(ZoomGRPOConfig, "love-r1-grpo", ["learning_rate=2e-6", "bf16=true"])
+    assert cfg.learning_rate == 2e-6 and cfg.bf16 is True and cfg.num_generations == 8 and cfg.beta == 0.0
+    for name in ("zero2", "zero3", "zero3-offload"):
+        acc = load_config_from_file(str(SHIPPED / "accelerate" / f"{name}.yaml"))
+        assert acc.deepspeed_config["zero_stage"] == int(name[4])
+    with pytest.raises(LongLensError, match="takes a number"):
+        load_config(ZoomGRPOConfig, None, ["learning_rate=fast"])

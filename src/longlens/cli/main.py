@@ -28,6 +28,7 @@ COMMANDS = {
     "bench": "bench",
     "data": "data",
     "report": "report",
+    "train": "train",
 }
 
 
