@@ -196,3 +196,23 @@ def build_model(config, *, dtype: str = "float32", device: str | None = None):
     model.generation_config.eos_token_id = [config.text_config.eos_token_id, config.text_config.bos_token_id]
     model.generation_config.pad_token_id = config.text_config.pad_token_id
     return model.eval()
+
+
+def make_random_text_model(path: str | Path, *, seed: int = 0):
+    """Write a tiny random Qwen3 causal LM folder (the navigate agent's text reasoning model) to `path`, with the
+    local tokenizer and chat template; return ``(model, tokenizer)``."""
+    torch = require("torch", "hf", "building a random model")
+    transformers = require("transformers", "hf", "building a random model")
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    tok = make_tokenizer()
+    ids = {s: tok.convert_tokens_to_ids(s) for s in SPECIALS}
+    config = transformers.Qwen3Config(
+        vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+        num_key_value_heads=2, head_dim=16, max_position_embeddings=32768, tie_word_embeddings=False,
+        bos_token_id=ids["<|endoftext|>"], eos_token_id=ids["<|im_end|>"], pad_token_id=ids["<|endoftext|>"])
+    torch.manual_seed(seed)
+    model = transformers.Qwen3ForCausalLM(config).eval()
+    model.save_pretrained(path)
+    tok.save_pretrained(path)
+    return model, tok
