@@ -39,6 +39,48 @@ from longlens.bench.scorers import score_trace
 from longlens.errors import LongLensError
 
 
+def cut_torn_line(path: Path) -> None:
+    """Drop a partial last line of `path` (a kill mid-write) so the next record starts on its own line."""
+    if not path.exists():
+        return
+    data = path.read_bytes()
+    if data and not data.endswith(b"\n"):
+        with path.open("r+b") as f:
+            f.truncate(data.rfind(b"\n") + 1)
+
+
+def append_synced(path: Path, line: str) -> None:
+    """Append one line (ending in a newline) to `path`, flushed and fsynced before returning."""
+    with path.open("a", encoding="utf-8") as f:
+        f.write(line)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def run_each(items: list, work: Callable, write: Callable, concurrency: int = 1) -> None:
+    """``write(work(item))`` for every item, `concurrency` works at a time (`write` is called from this
+    thread, one result at a time, in order of completion). The first exception of a `work` stops the run:
+    the works in flight finish and are written, the others never start, and the exception is raised."""
+    if concurrency <= 1:
+        for item in items:
+            write(work(item))
+        return
+    failure: BaseException | None = None
+    with ThreadPoolExecutor(max_workers=concurrency) as pool:
+        futures = [pool.submit(work, item) for item in items]  # FIFO: items start in order
+        for fut in as_completed(futures):
+            if fut.cancelled():
+                continue
+            if fut.exception() is None:
+                write(fut.result())  # what finished is kept, even after a failure
+            elif failure is None:
+                failure = fut.exception()
+                for other in futures:
+                    other.cancel()
+    if failure is not None:
+        raise failure
+
+
 def config_hash(config: dict) -> str:
     return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
@@ -66,14 +108,7 @@ class RunFolder:
         self._cut_torn_line()
 
     def _cut_torn_line(self) -> None:
-        """Drop a partial last line (a kill mid-write) so the next record starts on its own line."""
-        if not self.results.exists():
-            return
-        data = self.results.read_bytes()
-        if data and not data.endswith(b"\n"):
-            keep = data.rfind(b"\n") + 1
-            with self.results.open("r+b") as f:
-                f.truncate(keep)
+        cut_torn_line(self.results)
 
     def records(self) -> list[dict]:
         """The finished records (a torn last line, not yet cut, is not one)."""
@@ -197,34 +232,16 @@ def run_eval(samples: list[Sample], answer: Callable[[Sample], Trace], out: str 
         nonlocal finished
         line = json.dumps(record, ensure_ascii=False, default=str) + "\n"
         with lock:
-            with folder.results.open("a", encoding="utf-8") as f:
-                f.write(line)
-                f.flush()
-                os.fsync(f.fileno())
+            append_synced(folder.results, line)
             finished += 1
             if progress:
                 progress(record, finished, total)
 
-    if concurrency <= 1:
-        for s in todo:
-            write(one(s))
-    else:
-        failure: BaseException | None = None
-        with ThreadPoolExecutor(max_workers=concurrency) as pool:
-            futures = [pool.submit(one, s) for s in todo]  # FIFO: one video's questions start together
-            for fut in as_completed(futures):
-                if fut.cancelled():
-                    continue
-                if fut.exception() is None:
-                    write(fut.result())  # what finished is kept, even after a failure
-                elif failure is None:
-                    failure = fut.exception()
-                    for other in futures:
-                        other.cancel()
+    try:
+        run_each(todo, one, write, concurrency)  # FIFO: one video's questions start together
+    finally:
         if ahead is not None:
             ahead.shutdown(cancel_futures=True)
-        if failure is not None:
-            raise failure
     return folder.records()
 
 

@@ -1,7 +1,11 @@
-"""`longlens data filter|export`: training rows (CoT JSONL) filtered with a report, or exported.
+"""`longlens data captions|cot|mine|filter|export`: building LOVE-R1's training data (love-r1-spec §5.3-5.4).
 
-The rows are `longlens.train.data.CotRow` JSON lines. Generating them (clip captions, teacher CoTs) is
-not a command yet; this is the part after generation.
+* ``captions``: captions of fixed-length clips of a benchmark's videos (`train.clipcaps`), cached;
+* ``cot``: teacher CoTs through an OpenAI-compatible server (`train.teacher`) -> `CotRow` JSON lines;
+* ``mine``: hard-example mining with our zoom agent (`train.mining`) -> `RLRow` JSON lines;
+* ``filter`` / ``export``: CoT rows filtered with a per-reason report, or exported for LLaMA-Factory.
+
+The three builders are resumable: rerun the same command to go on after a kill or a failing server.
 """
 
 from __future__ import annotations
@@ -9,15 +13,19 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import sys
 from pathlib import Path
 
 from longlens.errors import LongLensError
 
+BUILDERS = ("captions", "cot", "mine")
+
 
 def add_parser(sub, name):
-    p = sub.add_parser(name, help="training data: filter CoT rows (with a report) or export them",
-                       description="Training data tools over CoT rows (JSON lines).")
+    p = sub.add_parser(name, help="training data: clip captions, teacher CoTs, hard-example mining; filter, export",
+                       description="Build and tidy LOVE-R1 training data (CoT rows and RL rows, JSON lines).")
     tools = p.add_subparsers(dest="tool", metavar="TOOL", required=True)
+    add_builders(tools)
     f = tools.add_parser("filter", help="keep the rows every filter keeps; print and save a per-reason report",
                          description="Apply the named filters (bad_box, wrong_prefix, wrong_answer, zoom_miss, "
                                      "bad_span, repeated_pattern, mentions_unseen, mentions_hint) in that order.")
@@ -36,8 +44,183 @@ def add_parser(sub, name):
     return p
 
 
+def _bench_options(p) -> None:
+    from longlens.bench.adapters import LOADERS
+
+    p.add_argument("bench", choices=sorted(LOADERS))
+    p.add_argument("--data", required=True, help="the benchmark's annotation file (needles: answer keys)")
+    p.add_argument("--videos", metavar="DIR", help="the videos folder (needles: default beside the keys)")
+    p.add_argument("--limit", type=int, help="the first N questions only")
+    p.add_argument("--concurrency", type=int, default=4, help="requests in flight (default 4)")
+
+
+def add_builders(tools) -> None:
+    from longlens.backends.pool import BALANCE
+    from longlens.backends.registry import BACKENDS
+    from longlens.cli._common import add_cache_options
+    from longlens.cli.roles import add_role_options
+
+    c = tools.add_parser("captions", help="caption fixed-length clips of a benchmark's videos (cached)",
+                         description="Clips [i*c, (i+1)*c) of every video (trailing partial clip dropped), 2*c frames "
+                                     "each at 512x28x28 pixels, the reference's caption prompt. Default caption "
+                                     "backend: the embedded offline one. A rerun makes only the missing captions.")
+    _bench_options(c)
+    c.add_argument("--out", required=True, metavar="STORE", help="caption store folder (created; reused)")
+    c.add_argument("--clip-s", type=float, default=10.0, help="clip length in seconds (default 10)")
+    add_role_options(c, roles=("caption",))
+    add_cache_options(c)
+
+    t = tools.add_parser("cot", help="teacher CoTs (zoom-in from captions, answer from frames) -> CoT rows",
+                         description="Ask an OpenAI-compatible teacher for zoom-in CoTs (text: the clip captions) and "
+                                     "answer CoTs (frames of the first truth span +-5 s, with the answer as a hint); "
+                                     "keep the first accepted candidate of each. Resumable.")
+    _bench_options(t)
+    t.add_argument("--captions", metavar="STORE", help="the store of `longlens data captions` (zoom CoTs)")
+    t.add_argument("--caption-model", help="whose stored captions to read when the store has several")
+    t.add_argument("--clip-s", type=float, help="which clip length to read when the store has several")
+    t.add_argument("--teacher-url", required=True, metavar="URL", help="OpenAI-compatible server, e.g. "
+                                                                       "https://api.example.com/v1")
+    t.add_argument("--teacher-model", help="model name there (default: the only one served)")
+    t.add_argument("--api-key-env", default="OPENAI_API_KEY", help="environment variable holding the API key")
+    t.add_argument("--frames-as", choices=["images", "video"], default="images",
+                   help="answer CoTs: send frames as images (default; hosted APIs) or as one video")
+    t.add_argument("--out", required=True, metavar="ROWS", help="CoT rows (JSON lines; appended, resumable)")
+    t.add_argument("--kinds", default="zoom,answer", help="which CoTs: zoom, answer or both (default)")
+    t.add_argument("--tries", type=int, default=3, help="candidates asked per CoT at most (default 3)")
+    t.add_argument("--temperature", type=float, default=1.0, help="teacher sampling temperature (default 1.0)")
+    t.add_argument("--max-new-tokens", type=int, default=2048)
+    t.add_argument("--timeout", type=float, default=600.0)
+    t.add_argument("--retries", type=int, default=3, help="retries of a failing request (default 3)")
+    add_cache_options(t)
+
+    m = tools.add_parser("mine", help="hard-example mining: keep questions the policy gets right sometimes",
+                         description="Roll out each question N times with sampling (grounded questions: one forced "
+                                     "zoom step scored by IoU > 0; others: the whole zoom loop scored on the "
+                                     "answer) and keep those neither always right nor always wrong. Resumable.")
+    _bench_options(m)
+    m.add_argument("--out", required=True, metavar="ROWS", help="RL rows (JSON lines; appended, resumable)")
+    m.add_argument("--rollouts", type=int, default=4, help="rollouts per question (default 4)")
+    m.add_argument("--temperature", type=float, default=1.0, help="sampling temperature (default 1.0)")
+    m.add_argument("--top-k", type=int, default=50, help="top-k sampling (default 50; 0: off)")
+    m.add_argument("--seed", type=int, default=0, help="seed of the first rollout (rollout r: seed + r)")
+    m.add_argument("--backend", choices=BACKENDS, default="offline")
+    m.add_argument("--base-url", default="http://127.0.0.1:8000/v1")
+    m.add_argument("--endpoints", metavar="URL1,URL2,...", help="openai backend: several servers of one model")
+    m.add_argument("--balance", choices=BALANCE, default="least-busy")
+    m.add_argument("--model")
+    m.add_argument("--model-path", metavar="DIR", help="hf backend: local model folder")
+    m.add_argument("--script", help="scripted backend: JSON list of replies")
+    m.add_argument("--timeout", type=float, default=600.0)
+    m.add_argument("--max-steps", type=int, default=3, help="zoom loop steps of general rollouts (default 3)")
+    m.add_argument("--max-new-tokens", type=int, default=1536, help="per step (default 1536, the reference's)")
+    add_cache_options(m)
+
+
+def _samples(args) -> list:
+    from longlens.bench.adapters import LOADERS
+
+    if args.bench != "needles" and not args.videos:
+        raise LongLensError(f"{args.bench} needs --videos DIR (the folder with its video files)")
+    if args.concurrency < 1:
+        raise LongLensError(f"--concurrency must be 1 or more, got {args.concurrency}")
+    loaded = LOADERS[args.bench](args.data, args.videos)
+    for note in getattr(loaded, "notes", ()):
+        print(note, file=sys.stderr)
+    samples = loaded.samples[: args.limit] if args.limit else loaded.samples
+    missing = {s.video for s in samples} & set(loaded.missing)
+    for path in sorted(missing):
+        print(f"missing video: {path}", file=sys.stderr)
+    return [s for s in samples if s.video not in missing]
+
+
+def _videos_root(args, samples) -> str | None:
+    if args.videos:
+        return args.videos
+    return str(Path(args.data).parent if Path(args.data).is_file() else args.data)
+
+
+def run_captions(args) -> int:
+    from longlens.cli._common import cache_from
+    from longlens.cli.roles import role_backend
+    from longlens.train.clipcaps import ClipSettings, OfflineClipCaptioner, caption_clips
+    from longlens.video import open_video
+
+    samples = _samples(args)
+    settings = ClipSettings(clip_s=args.clip_s)
+    cache = cache_from(args)
+    backend = role_backend(args, "caption")
+    if backend is None:
+        backend = OfflineClipCaptioner()
+        backend.check()
+    elif backend.name == "offline":
+        backend = OfflineClipCaptioner()
+    videos = list(dict.fromkeys(s.video for s in samples))
+    infos = [open_video(v, cache=cache) for v in videos]
+    made, stored = caption_clips(infos, args.out, backend, settings, concurrency=args.concurrency, cache=cache)
+    print(f"{made} clip captions made, {stored} found stored, {len(infos)} videos, model "
+          f"{backend.model or backend.describe()}; store {args.out}")
+    return 0
+
+
+def run_cot(args) -> int:
+    from longlens.backends.registry import make_backend
+    from longlens.cli._common import cache_from
+    from longlens.train.teacher import Teacher, TeacherConfig, make_cots
+
+    kinds = tuple(k.strip() for k in args.kinds.split(",") if k.strip())
+    config = TeacherConfig(kinds=kinds, tries=args.tries, temperature=args.temperature,
+                           max_new_tokens=args.max_new_tokens, caption_model=args.caption_model, clip_s=args.clip_s)
+    if "zoom" in kinds and not args.captions:
+        raise LongLensError("zoom CoTs are written from clip captions: give --captions STORE (made by `longlens data "
+                            "captions`), or --kinds answer")
+    samples = _samples(args)
+    backend = make_backend("openai", base_url=args.teacher_url, model=args.teacher_model, timeout_s=args.timeout,
+                           retries=args.retries, api_key_env=args.api_key_env,
+                           frames_as_images=args.frames_as == "images")
+    backend.check()
+    teacher = Teacher(backend, args.captions, config, videos_root=_videos_root(args, samples), cache=cache_from(args),
+                      source=f"{args.bench}:teacher {backend.model}")
+    report = make_cots(samples, teacher, args.out, concurrency=args.concurrency)
+    kept = ", ".join(f"{k} {report['kept'].get(k, 0)}" for k in kinds)
+    gave = ", ".join(f"{k} {report['given_up'].get(k, 0)}" for k in kinds)
+    reasons = ", ".join(f"{r}: {n}" for r, n in sorted(report["rejected"].items(), key=lambda x: -x[1])) or "none"
+    print(f"kept {kept}; given up {gave}; rejected candidates: {reasons}")
+    print(f"rows in {args.out}; report in {Path(args.out).with_name(Path(args.out).stem + '.report.json')}")
+    return 0
+
+
+def run_mine(args) -> int:
+    from longlens.agents.zoom import ZoomConfig
+    from longlens.backends.registry import make_backend
+    from longlens.cli._common import cache_from
+    from longlens.train.mining import MineConfig, Miner, mine
+
+    if args.rollouts < 2:
+        raise LongLensError(f"--rollouts must be 2 or more (a question is kept when they disagree), "
+                            f"got {args.rollouts}")
+    samples = _samples(args)
+    endpoints = [u.strip() for u in (args.endpoints or "").split(",") if u.strip()] or None
+    backend = make_backend(args.backend, base_url=args.base_url, model=args.model, timeout_s=args.timeout,
+                           script=args.script, model_path=args.model_path, endpoints=endpoints, balance=args.balance)
+    backend.check()
+    if backend.name == "offline":
+        print("note: the offline backend does not sample, so its rollouts agree and no question is kept",
+              file=sys.stderr)
+    config = MineConfig(rollouts=args.rollouts, temperature=args.temperature, top_k=args.top_k or None,
+                        max_new_tokens=args.max_new_tokens, seed=args.seed, zoom=ZoomConfig(max_steps=args.max_steps))
+    miner = Miner(backend, config, cache=cache_from(args), videos_root=_videos_root(args, samples),
+                  source=f"{args.bench}:{backend.describe()}")
+    counts = mine(samples, miner, args.out, concurrency=args.concurrency)
+    print(f"kept {counts['kept']} of {counts['questions']} questions ({counts['all_right']} always right, "
+          f"{counts['all_wrong']} always wrong, {counts['skipped']} skipped); rows in {args.out}")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     from longlens.train import data
+
+    if args.tool in BUILDERS:
+        return {"captions": run_captions, "cot": run_cot, "mine": run_mine}[args.tool](args)
 
     src = Path(args.rows)
     if not src.is_file():
