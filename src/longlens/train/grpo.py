@@ -1,22 +1,13 @@
 """LOVE-R1 stage 3: decoupled GRPO with TRL, the rollouts through our zoom loop (love-r1-spec §4.3, §7).
 
-`ZoomGRPOTrainer` subclasses TRL's `GRPOTrainer` and keeps its training loop, sampler (each question
-repeated ``num_generations`` times), optimiser, schedules, accelerate/DeepSpeed plumbing, logging and
-checkpoints. It replaces the two places that do not fit a video agent:
-
-* **Generation and scoring** (`_generate_and_score_completions`): each question is rolled out by
-  `train.rollout.Roller` with the policy itself wrapped as an in-process backend (`HFBackend.from_model`),
-  so rollouts see the frames, prompts, forced prefixes and clip policy of inference. Rewards come from
-  `train.rewards` (the scorers); advantages are normalised per group and per part, masked rollouts left
-  out (`group_advantages`), across all processes.
-* **The loss** (`_compute_loss`): every step of every rollout is scored by one forward over exactly the
-  inputs inference built (`HFBackend.encode`): the video tensors, ``mm_token_type_ids`` and the position ids
-  of the trained mRoPE rule, which carry each video's ``second_per_grid_ts``. TRL as shipped drops the video
-  from this forward (tiny-model-feasibility §3) and the reference dropped ``second_per_grid_ts`` (§7.1);
-  here the forward is the inference forward. The PPO-clipped surrogate (``epsilon``, ``epsilon_high``),
-  optional KL to the reference model (``beta``) and old log-probs for ``num_iterations > 1`` follow TRL's
-  definitions; ``loss_type`` "grpo" averages tokens per sequence then sequences, any other value averages
-  all tokens of the micro-batch (the reference's "bnpo" with batch 1).
+`ZoomGRPOTrainer` is the shared `grpo_core.RolloutGRPOTrainer` (TRL's `GRPOTrainer` with rollouts and a
+loss of our own) with the zoom agent's rollouts: each question is rolled out by `train.rollout.Roller` with
+the policy itself wrapped as an in-process backend (`HFBackend.from_model`), so rollouts see the frames,
+prompts, forced prefixes and clip policy of inference; rewards come from `train.rewards` (the scorers).
+Every step is scored in the loss by one forward over exactly the inputs inference built (`HFBackend.encode`):
+the video tensors, ``mm_token_type_ids`` and the position ids of the trained mRoPE rule, which carry each
+video's ``second_per_grid_ts``. TRL as shipped drops the video from this forward (tiny-model-feasibility
+§3) and the reference dropped ``second_per_grid_ts`` (§7.1); here the forward is the inference forward.
 
 All steps of a rollout are trained in the same optimiser step, each as its own sequence with its own
 prompt (the reference trained step 1 and step 2 in alternating steps through ``num_iterations=2``).
@@ -25,15 +16,15 @@ prompt (the reference trained step 1 and step 2 in alternating steps through ``n
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 from longlens._imports import require
 from longlens.backends.base import GenConfig
 from longlens.errors import LongLensError
 from longlens.train.data import RLRow, read_jsonl
-from longlens.train.rewards import group_advantages
-from longlens.train.rollout import PARTS, RewardWeights, Roller
+from longlens.train.grpo_core import Item, Scored, rollout_trainer
+from longlens.train.rollout import RewardWeights, Roller
 
 IM_END = "<|im_end|>"
 
@@ -111,166 +102,43 @@ TRL_FIELDS = ("num_generations", "per_device_train_batch_size", "gradient_accumu
               "top_p", "max_completion_length")
 
 
-class _Item:
-    """One step of a rollout as the loss sees it: its encoded inputs and, when needed, old and ref log-probs."""
-
-    __slots__ = ("inputs", "n", "part", "old", "ref")
-
-    def __init__(self, inputs: dict, n: int, part: int):
-        self.inputs, self.n, self.part, self.old, self.ref = inputs, n, part, None, None
-
-
 def _trainer_class():
-    trl = require("trl", "train", "GRPO training")
-    torch = require("torch", "train", "GRPO training")
-    from trl.models import unwrap_model_for_generation
-
     from longlens.agents.zoom import ZoomAgent
     from longlens.backends.hf import HFBackend
 
-    class ZoomGRPOTrainer(trl.GRPOTrainer):
-        """TRL's GRPOTrainer with zoom-agent rollouts and a loss forward that sees the video (module doc)."""
+    base = rollout_trainer()
+
+    class ZoomGRPOTrainer(base):
+        """GRPO of the zoom agent: rollouts through `Roller` with the policy as an in-process backend."""
 
         def __init__(self, *, model, processor, rows: list[RLRow], config: ZoomGRPOConfig, args, reward_funcs,
                      cache=None):
-            datasets = require("datasets", "train", "GRPO training")
-            self.rows = rows
             self.recipe = config
             self._zoom = config.zoom_config()
             self._cache = cache
             self._weights = RewardWeights(config.answer_weight, config.zoom_weight, config.format_weight)
-            dataset = datasets.Dataset.from_list([{"prompt": r.question, "row": i} for i, r in enumerate(rows)])
-            super().__init__(model=model, reward_funcs=reward_funcs, args=args, train_dataset=dataset,
-                             processing_class=processor)
-            self._generation = 0
+            super().__init__(model=model, processing_class=processor, rows=rows, args=args,
+                             reward_funcs=reward_funcs, seed=config.seed)
 
-        # ---------------------------------------------------------------- rollouts
-        def _backend(self, net):
-            return HFBackend.from_model(net, self.processing_class, name="policy", kv_reuse=True)
-
-        def _generate_and_score_completions(self, inputs):
-            acc = self.accelerator
-            mode = "train" if self.model.training else "eval"
-            rows = [self.rows[int(x["row"])] for x in inputs]
-            n_local = len(rows)
-            offset = acc.process_index * n_local
-            t0 = time.perf_counter()
-            was_training = self.model.training
-            with unwrap_model_for_generation(self.model_wrapped, acc,
-                                             gather_deepspeed3_params=self.args.ds3_gather_for_generation) as net:
-                backend = self._backend(net)
-                roller = Roller(ZoomAgent(backend, self._zoom, cache=self._cache), self.recipe.videos, self._weights)
-                rollouts = []
-                for i, row in enumerate(rows):
-                    seed = ((self.recipe.seed * 1_000_003 + self._generation) * 65_537 + offset + i) % 2**31
-                    rollouts.append(roller.run(row, replace_seed(self._zoom.gen, seed)))
-                items = [[self._item(backend, s) for s in r.steps] for r in rollouts]
-                if self.num_iterations > 1 or self.beta != 0.0:
-                    with torch.no_grad():
-                        for group in items:
-                            for it in group:
-                                if self.num_iterations > 1:
-                                    it.old = self._logps(net, it).detach().cpu()
-                                if self.beta != 0.0:
-                                    it.ref = self._ref_logps(it)
-            self.model.train(was_training)
-            self._generation += 1
-            gen_s = time.perf_counter() - t0
-
-            # rewards (n_local, PARTS), NaN = masked or no such part; advantages per group and part, all processes
-            nan = float("nan")
-            local = torch.tensor([[r.rewards[k] if k < len(r.rewards) and r.rewards[k] is not None else nan
-                                   for k in range(PARTS)] for r in rollouts], dtype=torch.float32, device=acc.device)
-            every = acc.gather(local).cpu()
-            adv = torch.zeros_like(every)
-            for k in range(PARTS):
-                col = [None if v != v else float(v) for v in every[:, k].tolist()]
-                adv[:, k] = torch.tensor(group_advantages(col, self.num_generations))
-            mine = adv[offset: offset + n_local]
-            present = ~torch.isnan(local.cpu())
-
-            m = self._metrics[mode]
-            all_rewards = every[~torch.isnan(every)]
-            m["reward"].append(all_rewards.mean().item() if all_rewards.numel() else 0.0)
-            m["reward_std"].append(all_rewards.std().item() if all_rewards.numel() > 1 else 0.0)
-            general = [r for r in rollouts if r.kind == "general"]
-            if general:
-                m["rollout/masked"].append(sum(r.rewards[0] is None for r in general) / len(general))
-                m["rollout/answer"].append(sum(r.details["answer"] or 0.0 for r in general) / len(general))
-                m["rollout/steps"].append(sum(len(r.steps) for r in general) / len(general))
-            local_rows = [r for r in rollouts if r.kind == "local"]
-            if local_rows:
-                m["rollout/zoom"].append(sum(r.details["zoom1"] for r in local_rows) / len(local_rows))
-            m["rollout/completion_tokens"].append(sum(it.n for g in items for it in g) / max(1, n_local))
-            m["rollout/seconds"].append(gen_s)
-            return {"advantages": mine, "present": present, "items": items}
-
-        def _item(self, backend, step) -> _Item:
-            target = step.completion + (IM_END if step.ended else "")
-            inputs = backend.encode(step.messages, target)
-            n = len(self.processing_class.tokenizer(target, add_special_tokens=False)["input_ids"])
-            return _Item(inputs, max(n, 1), step.part)
-
-        # ---------------------------------------------------------------- log-probs
-        def _logps(self, net, item: _Item):
-            device = next(net.parameters()).device
-            dtype = next(net.parameters()).dtype
-            inputs = {k: v.to(device) for k, v in item.inputs.items()}
-            for k in ("pixel_values_videos", "pixel_values"):
-                if k in inputs:
-                    inputs[k] = inputs[k].to(dtype)
-            ids = inputs["input_ids"]
-            out = net(**inputs, use_cache=False, logits_to_keep=item.n + 1)
-            logits = out.logits[0, :-1].float()
-            target = ids[0, -item.n:]
-            return torch.log_softmax(logits, dim=-1).gather(-1, target[:, None])[:, 0]
-
-        def _ref_logps(self, item: _Item):
-            if self.ref_model is not None:
-                return self._logps(self.ref_model, item).detach().cpu()
-            net = self.accelerator.unwrap_model(self.model)
-            with net.disable_adapter():  # a PEFT model: the base weights are the reference
-                return self._logps(net, item).detach().cpu()
-
-        # ---------------------------------------------------------------- the loss
-        def _compute_loss(self, model, inputs):
-            mode = "train" if self.model.training else "eval"
-            adv, present = inputs["advantages"], inputs["present"]
-            terms, counts, kls = [], [], []
-            for r, group in enumerate(inputs["items"]):
-                for it in group:
-                    logp = self._logps(model, it)
-                    weight = 1.0 if bool(present[r, it.part]) else 0.0  # masked: in the graph, out of the loss
-                    a = float(adv[r, it.part])
-                    old = it.old.to(logp.device) if it.old is not None else logp.detach()
-                    ratio = torch.exp(logp - old)
-                    high = self.epsilon_high
-                    per_token = -torch.min(ratio * a, torch.clamp(ratio, 1 - self.epsilon_low, 1 + high) * a)
-                    if self.beta != 0.0:
-                        ref = it.ref.to(logp.device)
-                        kl = torch.exp(ref - logp) - (ref - logp) - 1
-                        per_token = per_token + self.beta * kl
-                        kls.append(kl.mean().detach())
-                    terms.append(per_token * weight)
-                    counts.append(weight * it.n)
-            if self.loss_type == "grpo":
-                seqs = [t.mean() for t, c in zip(terms, counts, strict=True) if c > 0]
-                loss = torch.stack(seqs).mean() if seqs else sum(t.sum() for t in terms) * 0.0
-            else:
-                loss = sum(t.sum() for t in terms) / max(1.0, sum(counts))
-            if mode == "train":
-                loss = loss / self.current_gradient_accumulation_steps
-            if kls:
-                self._metrics[mode]["kl"].append(torch.stack(kls).mean().item())
-            return loss
+        def rollout(self, net, rows: list[RLRow], seeds: list[int]) -> list[Scored]:
+            backend = HFBackend.from_model(net, self.processing_class, name="policy", kv_reuse=True)
+            roller = Roller(ZoomAgent(backend, self._zoom, cache=self._cache), self.recipe.videos, self._weights)
+            tok = self.processing_class.tokenizer
+            out = []
+            for row, seed in zip(rows, seeds, strict=True):
+                r = roller.run(row, replace(self._zoom.gen, seed=seed))
+                items = []
+                for step in r.steps:
+                    target = step.completion + (IM_END if step.ended else "")
+                    n = len(tok(target, add_special_tokens=False)["input_ids"])
+                    items.append(Item.tail(backend.encode(step.messages, target), n, step.part))
+                metrics = dict(r.details)
+                if r.kind == "general":
+                    metrics["masked"] = float(r.rewards[0] is None)
+                out.append(Scored(items, r.rewards, metrics))
+            return out
 
     return ZoomGRPOTrainer
-
-
-def replace_seed(gen: GenConfig, seed: int) -> GenConfig:
-    from dataclasses import replace
-
-    return replace(gen, seed=seed)
 
 
 def grpo_args(config: ZoomGRPOConfig):

@@ -31,9 +31,6 @@ from longlens.train.data import RLRow
 from longlens.train.rewards import answer_reward, format_reward, zoom_reward
 from longlens.video import open_video
 
-PARTS = 2
-"""At most two reward parts per rollout (local rows: without and with the given clips)."""
-
 
 @dataclass(frozen=True)
 class StepSample:

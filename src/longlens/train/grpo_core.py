@@ -1,0 +1,191 @@
+"""The GRPO machinery shared by the agents' trainers: TRL's GRPOTrainer with rollouts and a loss of our own.
+
+`rollout_trainer()` returns `RolloutGRPOTrainer`, a subclass of TRL's `GRPOTrainer` that keeps its training
+loop, sampler (each question repeated ``num_generations`` times), optimiser, schedules, accelerate/DeepSpeed
+plumbing, logging and checkpoints, and replaces the two places that assume one prompt and one completion:
+
+* `_generate_and_score_completions`: a subclass's `rollout(net, rows, seeds)` runs the agent with the policy
+  (unwrapped for generation) and returns one `Scored` per row: the sequences to train on (`Item`: the model
+  inputs exactly as the agent's backend encodes them, and which tokens are the model's own) and a reward per
+  *part* (None: masked). Advantages are ``(r - mean) / (std + 1e-4)`` per group of rollouts of one question
+  and per part, over all processes, masked rollouts left out (`rewards.group_advantages`).
+* `_compute_loss`: every item is scored by one forward over its inputs (video tensors, ``mm_token_type_ids``
+  and position ids included: nothing is dropped), then TRL's clipped surrogate (``epsilon``,
+  ``epsilon_high``), the k3 KL to the reference model when ``beta`` > 0, and old log-probs taken at rollout
+  time when ``num_iterations`` > 1. ``loss_type`` "grpo" averages tokens per sequence then sequences; any other
+  value averages all the micro-batch's tokens (the reference's "bnpo" with batch 1). Masked items stay in the
+  graph with weight 0.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from longlens._imports import require
+from longlens.train.rewards import group_advantages
+
+PARTS = 2
+"""Reward parts per rollout at most (a zoom row: without and with the given clips)."""
+
+
+class Item:
+    """One sequence to train on: batch-1 model inputs and the positions of the model's own tokens."""
+
+    __slots__ = ("inputs", "mask", "part", "old", "ref")
+
+    def __init__(self, inputs: dict, mask, part: int = 0):
+        self.inputs = inputs
+        self.mask = mask
+        """Bool (L,): True where the token is the model's (it gets the loss)."""
+        self.part = part
+        self.old = None
+        self.ref = None
+
+    @property
+    def n(self) -> int:
+        return int(self.mask.sum())
+
+    @classmethod
+    def tail(cls, inputs: dict, n: int, part: int = 0) -> Item:
+        """The last `n` tokens are the model's (one reply after its prompt)."""
+        torch = require("torch", "train", "GRPO training")
+        mask = torch.zeros(inputs["input_ids"].shape[1], dtype=torch.bool)
+        mask[-max(n, 1):] = True
+        return cls(inputs, mask, part)
+
+
+@dataclass
+class Scored:
+    """A rollout of one row, ready for the loss."""
+
+    items: list
+    rewards: tuple
+    """One per part; None: masked."""
+    metrics: dict = field(default_factory=dict)
+    """Numbers to log, averaged over the rollouts that report them (as ``rollout/<name>``)."""
+
+
+def seed_for(base: int, generation: int, index: int) -> int:
+    return ((base * 1_000_003 + generation) * 65_537 + index) % 2**31
+
+
+def rollout_trainer():
+    trl = require("trl", "train", "GRPO training")
+    torch = require("torch", "train", "GRPO training")
+    datasets = require("datasets", "train", "GRPO training")
+    from trl.models import unwrap_model_for_generation
+
+    class RolloutGRPOTrainer(trl.GRPOTrainer):
+        def __init__(self, *, model, processing_class, rows: list, args, reward_funcs, seed: int = 42):
+            self.rows = rows
+            self._seed = seed
+            self._generation = 0
+            dataset = datasets.Dataset.from_list([{"prompt": r.question, "row": i} for i, r in enumerate(rows)])
+            super().__init__(model=model, reward_funcs=reward_funcs, args=args, train_dataset=dataset,
+                             processing_class=processing_class)
+
+        def rollout(self, net, rows: list, seeds: list[int]) -> list[Scored]:
+            raise NotImplementedError  # each agent's trainer defines its rollouts
+
+        # ---------------------------------------------------------------- rollouts and advantages
+        def _generate_and_score_completions(self, inputs):
+            acc = self.accelerator
+            mode = "train" if self.model.training else "eval"
+            rows = [self.rows[int(x["row"])] for x in inputs]
+            n_local = len(rows)
+            offset = acc.process_index * n_local
+            seeds = [seed_for(self._seed, self._generation, offset + i) for i in range(n_local)]
+            t0 = time.perf_counter()
+            was_training = self.model.training
+            with unwrap_model_for_generation(self.model_wrapped, acc,
+                                             gather_deepspeed3_params=self.args.ds3_gather_for_generation) as net:
+                scored = self.rollout(net, rows, seeds)
+                if self.num_iterations > 1 or self.beta != 0.0:
+                    with torch.no_grad():
+                        for it in (it for s in scored for it in s.items):
+                            if self.num_iterations > 1:
+                                it.old = self._logps(net, it).detach().cpu()
+                            if self.beta != 0.0:
+                                it.ref = self._ref_logps(it)
+            self.model.train(was_training)
+            self._generation += 1
+
+            nan = float("nan")
+            local = torch.tensor([[s.rewards[k] if k < len(s.rewards) and s.rewards[k] is not None else nan
+                                   for k in range(PARTS)] for s in scored], dtype=torch.float32, device=acc.device)
+            every = acc.gather(local).cpu()
+            adv = torch.zeros_like(every)
+            for k in range(PARTS):
+                col = [None if v != v else float(v) for v in every[:, k].tolist()]
+                adv[:, k] = torch.tensor(group_advantages(col, self.num_generations))
+
+            m = self._metrics[mode]
+            kept = every[~torch.isnan(every)]
+            m["reward"].append(kept.mean().item() if kept.numel() else 0.0)
+            m["reward_std"].append(kept.std().item() if kept.numel() > 1 else 0.0)
+            names = sorted({k for s in scored for k in s.metrics})
+            for name in names:
+                values = [float(s.metrics[name]) for s in scored if s.metrics.get(name) is not None]
+                if values:
+                    m[f"rollout/{name}"].append(sum(values) / len(values))
+            m["rollout/completion_tokens"].append(sum(it.n for s in scored for it in s.items) / max(1, n_local))
+            m["rollout/seconds"].append(time.perf_counter() - t0)
+            return {"advantages": adv[offset: offset + n_local], "present": ~torch.isnan(local.cpu()),
+                    "items": [s.items for s in scored]}
+
+        # ---------------------------------------------------------------- log-probs
+        def _logps(self, net, item: Item):
+            params = next(net.parameters())
+            inputs = {k: v.to(params.device) for k, v in item.inputs.items()}
+            for k in ("pixel_values_videos", "pixel_values"):
+                if k in inputs:
+                    inputs[k] = inputs[k].to(params.dtype)
+            ids = inputs["input_ids"][0]
+            first = int(item.mask.nonzero()[0])
+            keep = len(ids) - first + 1  # logits from the position before the first target on
+            logits = net(**inputs, use_cache=False, logits_to_keep=keep).logits[0, :-1].float()
+            mask = item.mask[first:].to(params.device)
+            targets = ids[first:]
+            return torch.log_softmax(logits[mask], dim=-1).gather(-1, targets[mask][:, None])[:, 0]
+
+        def _ref_logps(self, item: Item):
+            if self.ref_model is not None:
+                return self._logps(self.ref_model, item).detach().cpu()
+            net = self.accelerator.unwrap_model(self.model)
+            with net.disable_adapter():  # a PEFT model: the base weights are the reference
+                return self._logps(net, item).detach().cpu()
+
+        # ---------------------------------------------------------------- the loss
+        def _compute_loss(self, model, inputs):
+            mode = "train" if self.model.training else "eval"
+            adv, present = inputs["advantages"], inputs["present"]
+            terms, counts, kls = [], [], []
+            for r, items in enumerate(inputs["items"]):
+                for it in items:
+                    logp = self._logps(model, it)
+                    weight = 1.0 if bool(present[r, it.part]) else 0.0
+                    a = float(adv[r, it.part])
+                    old = it.old.to(logp.device) if it.old is not None else logp.detach()
+                    ratio = torch.exp(logp - old)
+                    clipped = torch.clamp(ratio, 1 - self.epsilon_low, 1 + self.epsilon_high)
+                    per_token = -torch.min(ratio * a, clipped * a)
+                    if self.beta != 0.0:
+                        ref = it.ref.to(logp.device)
+                        kl = torch.exp(ref - logp) - (ref - logp) - 1
+                        per_token = per_token + self.beta * kl
+                        kls.append(kl.mean().detach())
+                    terms.append(per_token * weight)
+                    counts.append(weight * it.n)
+            if self.loss_type == "grpo":
+                seqs = [t.mean() for t, c in zip(terms, counts, strict=True) if c > 0]
+                loss = torch.stack(seqs).mean() if seqs else sum(t.sum() for t in terms) * 0.0
+            else:
+                loss = sum(t.sum() for t in terms) / max(1.0, sum(counts))
+            if mode == "train":
+                loss = loss / self.current_gradient_accumulation_steps
+            if kls:
+                self._metrics[mode]["kl"].append(torch.stack(kls).mean().item())
+            return loss
+
+    return RolloutGRPOTrainer
