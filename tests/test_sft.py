@@ -21,10 +21,12 @@ from longlens.synth import make_video
 from longlens.train.data import CotRow, to_jsonl
 from longlens.train.sft import (
     END,
+    EpochTag,
     TemplateRow,
     ZoomSamples,
     ZoomSFTConfig,
     read_template_rows,
+    row_index,
     run_zoom_sft,
     simulate_clips,
     slow_frames_for,
@@ -208,6 +210,10 @@ def test_stage1_samples_draw_clips_per_fetch(backend, video):
     clips = [tuple(samples.clips_for(row, 120.0, epoch=e, index=0)) for e in range(12)]
     assert clips == [tuple(samples.clips_for(row, 120.0, epoch=e, index=0)) for e in range(12)]
     assert len(set(clips)) > 2  # a new draw each epoch
+    tag = EpochTag()
+    dataset = row_index(3, tag)
+    tag.epoch = 2  # what the trainer's epoch callback does; the collator seeds the draw with it
+    assert [dataset[i] for i in range(3)] == [{"index": i, "epoch": 2} for i in range(3)]
     msgs, target = samples.messages(row, epoch=0, index=0)
     text = msgs[1].plain_text
     assert target == "A red sign." and text.endswith("Describe the video.") and "\\boxed" not in text

@@ -122,7 +122,7 @@ def train(cfg, model, processing_class, dataset, collator, *, epochs: float, epo
     class Epochs(TrainerCallback):
         def on_epoch_begin(self, args, state, control, **kw):
             if epoch_target is not None:
-                epoch_target.epoch = int(state.epoch or 0)
+                epoch_target.epoch = round(state.epoch or 0)
 
     trainer = Trainer(model=model, args=sft_args(cfg, epochs), data_collator=collator, train_dataset=dataset,
                       processing_class=processing_class, callbacks=[Epochs()])
