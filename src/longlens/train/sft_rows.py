@@ -1,0 +1,132 @@
+"""SFT rows and clip rules of the zoom agent (love-r1-spec §4.1-4.2): stage-1 rows, the stage-1 clip simulation,
+stage-2 clip widening, slow frames by clip count. Pure data and arithmetic; `train.sft` trains on them."""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from longlens.errors import LongLensError
+from longlens.train.data import read_jsonl
+
+Span = tuple[float, float]
+
+
+# ---------------------------------------------------------------- stage 1 rows
+@dataclass(frozen=True)
+class TemplateRow:
+    """A stage-1 sample: plain instruction data in the slow-fast template (no zoom instruction)."""
+
+    id: str
+    video: str
+    """Path of the video, relative to the video root (or absolute)."""
+    question: str
+    target: str
+    """The assistant's reply."""
+    options: tuple[str, ...] = ()
+    truth: tuple[Span, ...] = ()
+    """Annotated [start, end] spans (the reference's ``tgt``); they steer the clip simulation."""
+    source: str = ""
+
+    def __post_init__(self):
+        object.__setattr__(self, "options", tuple(self.options))
+        object.__setattr__(self, "truth", tuple((float(s), float(e)) for s, e in self.truth))
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "options": list(self.options), "truth": [list(t) for t in self.truth]}
+
+    @classmethod
+    def from_dict(cls, d: Mapping) -> TemplateRow:
+        return cls(**d)
+
+
+def _reference_item(d: Mapping, i: int) -> TemplateRow:
+    """A reference ``sft_video.py`` item: video, messages (user: [question text, ...], assistant), optional tgt."""
+    msgs = d["messages"]
+    if len(msgs) != 2 or msgs[0]["role"] != "user" or msgs[1]["role"] != "assistant":
+        raise ValueError("expected one user and one assistant message")
+
+    def text(content):
+        return content if isinstance(content, str) else next(p["text"] for p in content if p.get("type") == "text")
+
+    return TemplateRow(id=str(d.get("id", i)), video=d["video"], question=text(msgs[0]["content"]),
+                       target=text(msgs[1]["content"]), truth=tuple(d.get("tgt") or ()))
+
+
+def read_template_rows(path: str | Path) -> list[TemplateRow]:
+    """Stage-1 rows: our JSONL (`TemplateRow` per line) or the reference's JSON list of items."""
+    path = Path(path)
+    if path.suffix != ".json":
+        return read_jsonl(path, TemplateRow)
+    try:
+        items = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as e:
+        raise LongLensError(f"{path}: not JSON ({e})") from e
+    rows = []
+    for i, d in enumerate(items if isinstance(items, list) else []):
+        try:
+            rows.append(_reference_item(d, i))
+        except (KeyError, TypeError, ValueError, StopIteration) as e:
+            raise LongLensError(f"{path}: item {i} is not a stage-1 sample ({e or type(e).__name__})") from e
+    if not isinstance(items, list):
+        raise LongLensError(f"{path}: expected a JSON list of items")
+    return rows
+
+
+# ---------------------------------------------------------------- clip rules
+def simulate_clips(duration_s: float, truth: Sequence[Span], rng: random.Random) -> list[tuple[int, int]]:
+    """Stage 1's slow clips for one fetch (spec §4.1, `sft_video.py` L252-303), whole seconds, sorted.
+
+    With truth spans: u < 0.6 the truth (cast to int, overlapping or touching ones merged, a random 3 kept,
+    each widened outward by randint(0, 5) s a side, clamped to [0, int(D)]); u < 0.8 the whole video; else
+    none. Without: 0.1 random clips (0-1 under 30 s, 0-2 under 180 s, else 0-3; each of length
+    max(randint(0, D // 8), 16) from a random start), else the whole video. Clips are cut to the video.
+    """
+    d = int(duration_s)
+    if truth:
+        u = rng.random()
+        if u >= 0.8:
+            return []
+        if u >= 0.6:
+            return [(0, d)]
+        merged: list[list[int]] = []
+        for s, e in sorted((int(s), int(e)) for s, e in truth):
+            if merged and s <= merged[-1][1]:
+                merged[-1][1] = max(merged[-1][1], e)
+            else:
+                merged.append([s, e])
+        if len(merged) > 3:
+            merged = rng.sample(merged, 3)
+        clips = [(max(0, s - rng.randint(0, 5)), min(d, e + rng.randint(0, 5))) for s, e in merged]
+        return sorted(clips)
+    if rng.random() >= 0.1:
+        return [(0, d)]
+    n = rng.randint(0, 1 if duration_s < 30 else 2 if duration_s < 180 else 3)
+    clips = []
+    for _ in range(n):
+        length = min(max(rng.randint(0, int(duration_s // 8)), 16), d)
+        start = rng.randint(0, max(0, int(duration_s - length - 1)))
+        clips.append((start, min(start + length, d)))
+    return sorted(clips)
+
+
+def stage2_clips(clips: Sequence[Span], duration_s: float, *, min_s: float = 5.0,
+                 widen_s: float = 6.0) -> list[Span]:
+    """Stage 2's clips (spec §4.2, §2.6): ends rounded; a clip shorter than `min_s` becomes `widen_s` around its
+    integer middle, clamped to [0, int(D)]."""
+    out = []
+    for a, b in clips:
+        s, e = round(a), round(b)
+        if e - s < min_s:
+            mid = int((s + e) / 2)
+            s, e = max(mid - widen_s / 2, 0), min(mid + widen_s / 2, int(duration_s))
+        out.append((float(s), float(e)))
+    return sorted(out)
+
+
+def slow_frames_for(n_clips: int, table: Sequence[int]) -> int:
+    """Frames per slow clip when `n_clips` are shown: ``table[min(n, len) - 1]`` (e.g. 32/24/16 for 1/2/>=3)."""
+    return table[min(max(n_clips, 1), len(table)) - 1]
