@@ -133,6 +133,14 @@ def _samples(args) -> list:
     return [s for s in samples if s.video not in missing]
 
 
+def _every(n: int, what: str):
+    """A progress callback printing ``what done/total`` to stderr every `n` items and at the end."""
+    def progress(_item, done: int, total: int) -> None:
+        if done % n == 0 or done == total:
+            print(f"{what} {done}/{total}", file=sys.stderr, flush=True)
+    return progress
+
+
 def _videos_root(args, samples) -> str | None:
     if args.videos:
         return args.videos
@@ -156,7 +164,9 @@ def run_captions(args) -> int:
         backend = OfflineClipCaptioner()
     videos = list(dict.fromkeys(s.video for s in samples))
     infos = [open_video(v, cache=cache) for v in videos]
-    made, stored = caption_clips(infos, args.out, backend, settings, concurrency=args.concurrency, cache=cache)
+    every = _every(50, "captions")
+    made, stored = caption_clips(infos, args.out, backend, settings, concurrency=args.concurrency, cache=cache,
+                                 progress=lambda done, total: every(None, done, total))
     print(f"{made} clip captions made, {stored} found stored, {len(infos)} videos, model "
           f"{backend.model or backend.describe()}; store {args.out}")
     return 0
@@ -180,7 +190,7 @@ def run_cot(args) -> int:
     backend.check()
     teacher = Teacher(backend, args.captions, config, videos_root=_videos_root(args, samples), cache=cache_from(args),
                       source=f"{args.bench}:teacher {backend.model}")
-    report = make_cots(samples, teacher, args.out, concurrency=args.concurrency)
+    report = make_cots(samples, teacher, args.out, concurrency=args.concurrency, progress=_every(25, "cot jobs"))
     kept = ", ".join(f"{k} {report['kept'].get(k, 0)}" for k in kinds)
     gave = ", ".join(f"{k} {report['given_up'].get(k, 0)}" for k in kinds)
     reasons = ", ".join(f"{r}: {n}" for r, n in sorted(report["rejected"].items(), key=lambda x: -x[1])) or "none"
@@ -210,7 +220,7 @@ def run_mine(args) -> int:
                         max_new_tokens=args.max_new_tokens, seed=args.seed, zoom=ZoomConfig(max_steps=args.max_steps))
     miner = Miner(backend, config, cache=cache_from(args), videos_root=_videos_root(args, samples),
                   source=f"{args.bench}:{backend.describe()}")
-    counts = mine(samples, miner, args.out, concurrency=args.concurrency)
+    counts = mine(samples, miner, args.out, concurrency=args.concurrency, progress=_every(10, "questions"))
     print(f"kept {counts['kept']} of {counts['questions']} questions ({counts['all_right']} always right, "
           f"{counts['all_wrong']} always wrong, {counts['skipped']} skipped); rows in {args.out}")
     return 0
