@@ -52,7 +52,7 @@ def _varied_rewards(monkeypatch):
 
 
 def _train(world, cfg):
-    model, processor = load_policy(cfg)
+    model, processor, _ = load_policy(cfg)
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
     summary = run_zoom_grpo(cfg, model=model, processor=processor)
     changed = {n for n, p in model.named_parameters() if not torch.equal(before[n], p.detach())}
@@ -84,7 +84,7 @@ def test_equal_rewards_give_no_update(world):
 
 
 def test_loss_inputs_are_the_inference_encoding(world):
-    model, processor = load_policy(config(world))
+    model, processor, _ = load_policy(config(world))
     backend = HFBackend.from_model(model, processor, kv_reuse=False)
     roller = rollout.Roller(ZoomAgent(backend, ZoomConfig(**SMALL)), world / "videos")
     row = RLRow("l1", "v.mp4", "Which word is shown?", OPTIONS, "A", kind="local", truth=((10, 20),), clips=((30, 40),))
@@ -124,6 +124,8 @@ def test_missing_rows_and_videos_are_one_line_errors(world, tmp_path):
         run_zoom_grpo(config(world, rows=str(tmp_path / "none.jsonl")))
     with pytest.raises(LongLensError, match="missing"):
         run_zoom_grpo(config(world, videos=str(tmp_path)))
+    with pytest.raises(LongLensError, match="no such directory"):
+        load_policy(config(world, model_path=str(tmp_path / "nothing")))
     with pytest.raises(LongLensError, match="config.json"):
         load_policy(config(world, model_path=str(tmp_path)))
 

@@ -91,6 +91,10 @@ def load_config(cls, name: str | None = None, overrides: list[str] = ()):
         if not sep or not key.strip():
             raise LongLensError(f"--set {item!r}: write key=value")
         values[key.strip()] = _check(cls, key.strip(), _value(text), "--set", text)
+    required = [f.name for f in dataclasses.fields(cls) if f.default is dataclasses.MISSING
+                and f.default_factory is dataclasses.MISSING and f.name not in values]
+    if required:
+        raise LongLensError(f"{cls.__name__}: set {', '.join(required)} (in the config, or --set {required[0]}=...)")
     try:
         return cls(**values)
     except (TypeError, ValueError) as exc:

@@ -154,26 +154,10 @@ def grpo_args(config: ZoomGRPOConfig):
 
 
 def load_policy(config: ZoomGRPOConfig):
-    """The model and processor of `config.model_path`, vision tower frozen unless asked otherwise."""
-    from longlens.backends.hf.torchvision_shim import install
+    """(model, processor, a pristine processor to save) of `config.model_path`, vision frozen unless asked."""
+    from longlens.train.sft_common import load_vl_model
 
-    install()
-    transformers = require("transformers", "train", "GRPO training")
-    torch = require("torch", "train", "GRPO training")
-    path = Path(config.model_path)
-    if not (path / "config.json").is_file():
-        raise LongLensError(f"model_path {path}: no model folder (config.json missing); give a local checkpoint")
-    dtype = torch.bfloat16 if (config.bf16 if config.bf16 is not None else torch.cuda.is_available()) else torch.float32
-    kw = {"dtype": dtype, "local_files_only": True}
-    if config.attn_implementation:
-        kw["attn_implementation"] = config.attn_implementation
-    model = transformers.AutoModelForImageTextToText.from_pretrained(path, **kw)
-    processor = transformers.AutoProcessor.from_pretrained(path, local_files_only=True)
-    if config.freeze_vision:
-        for name, p in model.named_parameters():
-            if "visual" in name:
-                p.requires_grad_(False)
-    return model, processor
+    return load_vl_model(config)
 
 
 def read_rows(config: ZoomGRPOConfig) -> list[RLRow]:
@@ -193,19 +177,24 @@ def read_rows(config: ZoomGRPOConfig) -> list[RLRow]:
 
 
 def run_zoom_grpo(config: ZoomGRPOConfig, *, model=None, processor=None) -> dict:
-    """Train; save the model and processor to ``config.output_dir``; return a summary."""
+    """Train; save the model and the checkpoint's processor to ``config.output_dir``; return a summary.
+    `model` and `processor` (already loaded, e.g. by `load_policy`) replace loading `config.model_path`."""
+    import copy
+
     from longlens.train.rewards import reward_answer, reward_format, reward_zoom
 
     t0 = time.perf_counter()
     rows = read_rows(config)
     if model is None:
-        model, processor = load_policy(config)
+        model, processor, pristine = load_policy(config)
+    else:
+        pristine = copy.deepcopy(processor)  # the rollout backend widens the processor's pixel limits
     trainer_cls = _trainer_class()
     trainer = trainer_cls(model=model, processor=processor, rows=rows, config=config, args=grpo_args(config),
                           reward_funcs=[reward_answer, reward_zoom, reward_format])
     result = trainer.train()
     trainer.save_model(config.output_dir)
-    processor.save_pretrained(config.output_dir)
+    pristine.save_pretrained(config.output_dir)
     history = [h for h in trainer.state.log_history if "loss" in h]
     return {"steps": trainer.state.global_step, "train_loss": result.training_loss,
             "last": history[-1] if history else {}, "rows": len(rows), "seconds": round(time.perf_counter() - t0, 1),
