@@ -1,0 +1,89 @@
+"""The whole LOVE-R1 training pipeline from the CLI, on generated videos with a tiny random model:
+
+needles -> clip captions -> teacher CoTs -> filter -> SFT stage 2 -> hard-example mining -> GRPO -> ask.
+Each command is the one a user types (servers are scripted OpenAI-compatible ones on 127.0.0.1)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("trl")
+
+from longlens.backends.hf.random_model import make_random_model  # noqa: E402
+from longlens.backends.server import ScriptedServer  # noqa: E402
+from longlens.cli.main import main  # noqa: E402
+
+torch.set_num_threads(1)
+FRAMES = ["fast_frames=16", "fast_budget=3136", "slow_budget=12544"]
+
+
+def _set(items):
+    return [a for item in items for a in ("--set", item)]
+
+
+@pytest.fixture(scope="module")
+def suite(tmp_path_factory):
+    from media import needle_suite
+
+    return needle_suite(tmp_path_factory.mktemp("suite"), (1, 2), duration_s=60, needles=2, stem="v")
+
+
+def test_data_to_sft_to_grpo_to_ask(suite, tmp_path, capsys):
+    tiny = tmp_path / "tiny"
+    make_random_model(tiny, "tiny")
+    data = ["needles", "--data", str(suite)]
+    keys = [json.loads(p.read_text()) for p in sorted(suite.glob("*.json"))]
+    truths = {f"{p.stem}-{n['id']}": (n["start_s"], n["end_s"], n["answer"])
+              for p, k in zip(sorted(suite.glob("*.json")), keys, strict=True) for n in k["needles"]}
+
+    with ScriptedServer(["A plain scene."], repeat_last=True) as server:
+        assert main(["data", "captions", *data, "--out", str(tmp_path / "caps"), "--caption-url", server.url]) == 0
+
+    cots = tmp_path / "cots.jsonl"
+    with ScriptedServer(["The label comes after the opening scene. \\boxed{[10, 40]}"], repeat_last=True) as server:
+        assert main(["data", "cot", *data, "--captions", str(tmp_path / "caps"), "--teacher-url", server.url,
+                     "--kinds", "zoom", "--out", str(cots), "--concurrency", "1"]) == 0
+    rows = [json.loads(line) for line in cots.read_text().splitlines()]
+    assert rows and all(r["target"].startswith("I need to zoom in on the video.\n\n") for r in rows)
+    assert all(r["id"].removesuffix(":zoom") in truths for r in rows)
+
+    kept = tmp_path / "kept.jsonl"
+    assert main(["data", "filter", str(cots), "--out", str(kept), "--min-iou", "0.0"]) == 0
+    assert kept.read_text().strip()
+
+    stage2 = tmp_path / "stage2"
+    assert main(["train", "sft", "love-r1-sft-stage2", *_set([
+        f"model_path={tiny}", f"train_file={kept}", f"video_root={suite}", f"output_dir={stage2}", "max_steps=2",
+        "slow_frames=[4,4,4]", "gradient_accumulation_steps=1", "gradient_checkpointing=false", *FRAMES])]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["steps"] == 2 and summary["last_loss"] > 0
+    assert (stage2 / "model.safetensors").is_file() and (stage2 / "longlens-config.yaml").is_file()
+
+    script = tmp_path / "mine.json"  # grounded questions: one rollout hits a truth span, the other misses
+    spans = [truths[k] for k in sorted(truths)]
+    replies = []
+    for s, e, _ in spans:
+        replies += [f"\\boxed{{[{int(s)}, {int(e) + 1}]}}", "\\boxed{[0, 2]}"]
+    script.write_text(json.dumps(replies))
+    rl = tmp_path / "rl.jsonl"
+    assert main(["data", "mine", *data, "--backend", "scripted", "--script", str(script), "--rollouts", "2",
+                 "--concurrency", "1", "--out", str(rl)]) == 0
+    mined = [json.loads(line) for line in rl.read_text().splitlines()]
+    assert mined and all(r["kind"] == "local" and sorted(r["correctness"]) == [0.0, 1.0] for r in mined)
+
+    final = tmp_path / "grpo"
+    assert main(["train", "grpo", "love-r1-grpo", *_set([
+        f"model_path={stage2}", f"rows={rl}", f"videos={suite}", f"output_dir={final}", "max_steps=2",
+        "num_generations=2", "per_device_train_batch_size=2", "gradient_accumulation_steps=1",
+        "max_completion_length=8", "slow_frames=4", "gradient_checkpointing=false", "save_strategy=no", *FRAMES])]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["steps"] == 2 and (final / "model.safetensors").is_file()
+
+    video = next(iter(sorted(suite.glob("*.mp4"))))
+    assert main(["ask", str(video), "Which word is shown?", "--option", "A1", "--option", "B2", "--backend", "hf",
+                 "--model-path", str(final), "--num-fast", "16", "--fast-res", "4", "--num-slow", "4", "--slow-res",
+                 "16", "--max-new-tokens", "8"]) == 0
+    assert "trace:" in capsys.readouterr().out
