@@ -15,6 +15,8 @@ import importlib
 import json
 from pathlib import Path
 
+from longlens.errors import LongLensError
+
 # recipe -> (module, config class, run function, help)
 RECIPES = {
     "sft": ("longlens.train.sft", "ZoomSFTConfig", "run_zoom_sft",
@@ -32,7 +34,8 @@ def add_parser(sub, name):
     p = sub.add_parser(name, help="train the agents (LOVE-R1 SFT and GRPO, LongVideo-R1 SFT and GRPO)",
                        description="Training recipes; each takes a YAML config and key=value overrides.")
     recipes = p.add_subparsers(dest="recipe", metavar="RECIPE", required=True)
-    recipes.add_parser("list", help="the shipped configs")
+    lst = recipes.add_parser("list", help="the shipped configs (recipes by name, accelerate configs by path)")
+    lst.add_argument("--accelerate", metavar="NAME", help="print only the path of this accelerate config (zero3 ...)")
     for recipe, (_, _, _, help_text) in RECIPES.items():
         r = recipes.add_parser(recipe, help=help_text, description=help_text)
         r.add_argument("config", nargs="?", help="a YAML file or a shipped config name (see `longlens train list`)")
@@ -46,8 +49,18 @@ def run(args: argparse.Namespace) -> int:
     from longlens.train import config as cfg
 
     if args.recipe == "list":
+        accelerate = sorted((cfg.SHIPPED / "accelerate").glob("*.yaml"))
+        if args.accelerate:
+            match = [p for p in accelerate if p.stem == args.accelerate]
+            if not match:
+                raise LongLensError(f"no accelerate config {args.accelerate!r}; shipped: "
+                                    f"{', '.join(p.stem for p in accelerate)}")
+            print(match[0])
+            return 0
         for name in cfg.shipped():
             print(name)
+        for path in accelerate:
+            print(f"accelerate {path.stem}: {path}")
         return 0
     module, cls_name, fn_name, _ = RECIPES[args.recipe]
     mod = importlib.import_module(module)
