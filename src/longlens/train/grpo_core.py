@@ -66,6 +66,22 @@ class Scored:
     """Numbers to log, averaged over the rollouts that report them (as ``rollout/<name>``)."""
 
 
+def sequence_logps(net, item: Item):
+    """Log-probabilities of the item's own tokens under `net`: one forward over all its inputs (media tensors,
+    ``mm_token_type_ids``, position ids), logits kept from the position before the first own token on."""
+    torch = require("torch", "train", "GRPO training")
+    params = next(net.parameters())
+    inputs = {k: v.to(params.device) for k, v in item.inputs.items()}
+    for k in ("pixel_values_videos", "pixel_values"):
+        if k in inputs:
+            inputs[k] = inputs[k].to(params.dtype)
+    ids = inputs["input_ids"][0]
+    first = int(item.mask.nonzero()[0])
+    logits = net(**inputs, use_cache=False, logits_to_keep=len(ids) - first + 1).logits[0, :-1].float()
+    mask = item.mask[first:].to(params.device)
+    return torch.log_softmax(logits[mask], dim=-1).gather(-1, ids[first:][mask][:, None])[:, 0]
+
+
 def seed_for(base: int, generation: int, index: int) -> int:
     return ((base * 1_000_003 + generation) * 65_537 + index) % 2**31
 
@@ -136,18 +152,7 @@ def rollout_trainer():
 
         # ---------------------------------------------------------------- log-probs
         def _logps(self, net, item: Item):
-            params = next(net.parameters())
-            inputs = {k: v.to(params.device) for k, v in item.inputs.items()}
-            for k in ("pixel_values_videos", "pixel_values"):
-                if k in inputs:
-                    inputs[k] = inputs[k].to(params.dtype)
-            ids = inputs["input_ids"][0]
-            first = int(item.mask.nonzero()[0])
-            keep = len(ids) - first + 1  # logits from the position before the first target on
-            logits = net(**inputs, use_cache=False, logits_to_keep=keep).logits[0, :-1].float()
-            mask = item.mask[first:].to(params.device)
-            targets = ids[first:]
-            return torch.log_softmax(logits[mask], dim=-1).gather(-1, targets[mask][:, None])[:, 0]
+            return sequence_logps(net, item)
 
         def _ref_logps(self, item: Item):
             if self.ref_model is not None:
