@@ -1,5 +1,7 @@
-"""In-process transformers backend (``--backend hf --model-path DIR``); needs ``pip install 'longlens[hf]'``."""
+"""In-process transformers backends (``--backend hf --model-path DIR``; `HFTextBackend` for text reasoning
+models); need ``pip install 'longlens[hf]'``."""
 
 from longlens.backends.hf.backend import HFBackend
+from longlens.backends.hf.text import HFTextBackend
 
-__all__ = ["HFBackend"]
+__all__ = ["HFBackend", "HFTextBackend"]

@@ -1,0 +1,363 @@
+"""LongVideo-R1 GRPO of the navigate agent's text reasoning model (longvideo-r1-spec §4.3, §6 #1).
+
+`NavigateGRPOTrainer` is the shared `grpo_core.RolloutGRPOTrainer` with the navigate agent's rollouts: each
+question (`RLRow`) is answered by `NavigateAgent`, the policy itself the reasoning backend (`HFTextBackend`
+around the model being trained), captions and video_qa from other backends (the embedded offline one by
+default; captions kept in the normal caption store, so a node is captioned once for the whole run).
+
+* Reward: `rewards.trajectory_reward` on the trace: answer (1/0) + location F1 of the visited nodes
+  against the row's truth spans (unions, so repeats cannot pay: §6 #1 fixed) - 0.2 x repeat rate. A
+  trace without an answer scores by the reward's own rule: answer 0, location and repeat still count (as
+  the reference). That includes a trajectory cut by the policy's context cap (the reference's 20 480
+  tokens): the model's own doing. A caption or video_qa server that fails is not the model's doing: that
+  rollout is masked (reward None: out of its group's statistics and of the loss; ``rollout/failed``).
+* Loss tokens: one sequence per trajectory, the conversation replayed from the trace exactly as the
+  agent sent it and rendered as SFT renders it (`sft_navigate.from_trace` + `encode(..., "all_turns")`):
+  every assistant turn (``<|im_end|>`` included) gets the loss, observations and the agent's messages
+  do not (the reference's ``mask_observations=True``). Turns the agent fed back as invalid are the
+  policy's tokens too and get the loss; turns re-asked (``on_invalid: retry``) are not in the conversation
+  and get none. A rollout with no turn of the model's to train is masked. Replies are re-tokenised from
+  their text, as the zoom trainer's.
+* Rounds of one rollout each sample with their own seed drawn from the rollout's (`seed_for`).
+
+Reference settings that ours do not reproduce: verl's dual-clip ``clip_ratio_c`` 3.0 (not in the loss) and
+the per-turn stop strings being the only turn end (here ``<|im_end|>`` also ends a turn).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from longlens._imports import require
+from longlens.agents.navigate import INVALID, VIDEOQA_RULES, NavigateConfig
+from longlens.agents.trace import Trace
+from longlens.backends.base import DEFAULT_GEN, Backend, BackendError, GenConfig
+from longlens.errors import LongLensError
+from longlens.train.data import RLRow
+from longlens.train.grpo_core import Item, Scored, rollout_trainer, seed_for
+from longlens.train.rewards import WEIGHTS, TrajectoryReward, trajectory_reward
+
+IM_END = "<|im_end|>"
+
+
+@dataclass
+class NavigateGRPOConfig:
+    """`longlens train grpo-navigate` settings. Defaults: the reference RL run (longvideo-r1-spec §4.3 table)."""
+
+    model_path: str = ""
+    """The SFT checkpoint folder (a text causal LM with its tokenizer and chat template)."""
+    rows: str = ""
+    """`RLRow` JSON lines: question, options, answer letter, video, truth spans (the clue intervals)."""
+    videos: str = ""
+    """The folder the rows' relative video paths are under."""
+    output_dir: str = "runs/longvideo-r1-grpo"
+    chat_template: str = ""
+    """A .jinja file that replaces the tokenizer's chat template ("": the tokenizer's)."""
+    attn_implementation: str = ""
+    # caption and video_qa roles
+    caption_url: str = ""
+    """An OpenAI-compatible caption server; "": the embedded offline backend."""
+    caption_model: str = ""
+    """The model name on that server (also names the stored captions)."""
+    videoqa_url: str = ""
+    """"": the caption role's backend answers video_qa too."""
+    videoqa_model: str = ""
+    cache_dir: str = ""
+    """Frame and caption cache folder; "": the default cache."""
+    online_captions: bool = False
+    """The reference CLI's caption settings (64/32/16 frames) instead of its offline ones (128/64/32)."""
+    width: int = 0
+    """Tree width; 0: the cube-root rule."""
+    min_width: int = 0
+    """Lowest width of the cube-root rule; 0: the profile's (4)."""
+    # the navigate loop (the reference RL's agent settings)
+    max_rounds: int = 16
+    """Reasoning calls at most: the reference's max_turns=15 loop runs up to 16 generations."""
+    last_round_message: bool = False
+    """The reference RL forces no answer (inference sends the last-round message: true trains what is served)."""
+    on_invalid: str = "feedback"
+    require_think: bool = False
+    videoqa_rule: str = "allow"
+    stop: tuple[str, ...] = ("</tool>", "</answer>")
+    """A turn ends after these (the reference's action_stop_tokens), or at <|im_end|>."""
+    max_context_tokens: int = 20480
+    """Prompt + reply tokens at most (the reference's trajectory cap); 0: no cap."""
+    temperature: float = 1.0
+    top_k: int = 0
+    """0: off (the reference's top_k=-1)."""
+    top_p: float = 1.0
+    max_completion_length: int = 8192
+    """Tokens per turn (the reference's max_action_length)."""
+    # reward
+    answer_weight: float = WEIGHTS["answer"]
+    location_weight: float = WEIGHTS["location"]
+    repeat_weight: float = WEIGHTS["repeat"]
+    gap_s: float = 5.0
+    """Truth spans closer than this are joined (the reference's clue-interval merge)."""
+    charge_ancestors: bool = False
+    """Charge a medium node read on the way to its leaf as a visit of its own."""
+    # optimisation (TRL GRPOConfig fields)
+    num_generations: int = 16
+    per_device_train_batch_size: int = 1
+    gradient_accumulation_steps: int = 32
+    """1 x 32 per device: 2 questions x 16 rollouts per step on one GPU; 6 GPUs make the reference's 12 x 16."""
+    learning_rate: float = 1e-6
+    lr_scheduler_type: str = "constant_with_warmup"
+    warmup_steps: float = 10.0
+    weight_decay: float = 0.01
+    max_grad_norm: float = 1.0
+    beta: float = 1e-4
+    """kl_loss_coef, low_var_kl (= the k3 estimator of the loss)."""
+    epsilon: float = 0.2
+    epsilon_high: float | None = None
+    loss_type: str = "bnpo"
+    """Any value but "grpo" averages all tokens of the micro-batch: the reference's token-mean."""
+    num_iterations: int = 1
+    num_train_epochs: float = 2.0
+    max_steps: int = -1
+    seed: int = 42
+    gradient_checkpointing: bool = True
+    bf16: bool | None = None
+    """None: bf16 on a GPU, float32 on CPU."""
+    deepspeed: str | None = None
+    logging_steps: int = 1
+    save_steps: int = 100
+    save_strategy: str = "steps"
+    report_to: str = "none"
+
+    def __post_init__(self):
+        if self.on_invalid not in INVALID:
+            raise LongLensError(f"on_invalid must be one of {', '.join(INVALID)}, got {self.on_invalid!r}")
+        if self.videoqa_rule not in VIDEOQA_RULES:
+            raise LongLensError(f"videoqa_rule must be one of {', '.join(VIDEOQA_RULES)}, got {self.videoqa_rule!r}")
+        if self.max_rounds < 1:
+            raise LongLensError(f"max_rounds must be at least 1, got {self.max_rounds}")
+        if self.max_completion_length < 1:
+            raise LongLensError(f"max_completion_length must be at least 1, got {self.max_completion_length}")
+        self.stop = (self.stop,) if isinstance(self.stop, str) else tuple(self.stop)
+
+    def navigate_config(self) -> NavigateConfig:
+        from longlens.agents.captions import CaptionSettings
+
+        captions = CaptionSettings(online=self.online_captions, width=self.width or None,
+                                   min_width=self.min_width or None)
+        gen = GenConfig(max_new_tokens=self.max_completion_length, temperature=self.temperature,
+                        top_k=self.top_k or None, top_p=self.top_p, seed=self.seed, stop=self.stop)
+        return NavigateConfig(max_rounds=self.max_rounds, last_round_message=self.last_round_message,
+                              on_invalid=self.on_invalid, require_think=self.require_think,
+                              videoqa_needs_caption=self.videoqa_rule, captions=captions, gen=gen)
+
+    def weights(self) -> dict:
+        return {"answer": self.answer_weight, "location": self.location_weight, "repeat": self.repeat_weight}
+
+
+# ---------------------------------------------------------------- rollouts
+class _Policy(Backend):
+    """The reasoning backend of one rollout: each call samples with its own seed; notes its own failures."""
+
+    name = "policy"
+
+    def __init__(self, backend: Backend, seed: int):
+        self.backend = backend
+        self.seed = seed
+        self.calls = 0
+        self.failed = False
+        self.model = backend.model
+
+    def generate(self, messages, gen: GenConfig = DEFAULT_GEN):
+        self.calls += 1
+        try:
+            return self.backend.generate(messages, replace(gen, seed=seed_for(self.seed, self.calls, 0)))
+        except BackendError:
+            self.failed = True
+            raise
+
+    def describe(self) -> str:
+        return self.backend.describe()
+
+
+@dataclass(frozen=True)
+class NavigateRollout:
+    row_id: str
+    trace: Trace
+    parts: TrajectoryReward | None
+    """What the reward is made of; None: masked."""
+    reward: float | None
+    masked: str | None = None
+    """Why the rollout is masked (a tool server failed, no turn of the model's), or None."""
+    metrics: dict = field(default_factory=dict)
+
+
+class NavigateRoller:
+    """Rolls out `RLRow`s through `NavigateAgent` with any reasoning backend, one at a time."""
+
+    def __init__(self, config: NavigateConfig, *, caption: Backend | None, videoqa: Backend | None = None,
+                 video_root: str | Path | None = None, cache=None, caption_model: str | None = None,
+                 weights: dict = WEIGHTS, gap_s: float = 5.0, charge_ancestors: bool = False):
+        self.config = config
+        self.caption = caption
+        self.videoqa = videoqa if videoqa is not None else caption
+        self.root = Path(video_root) if video_root else None
+        self.cache = cache
+        self.caption_model = caption_model
+        self.weights = dict(weights)
+        self.gap_s = gap_s
+        self.charge_ancestors = charge_ancestors
+
+    def path(self, row: RLRow) -> Path:
+        p = Path(row.video)
+        return p if p.is_absolute() or self.root is None else self.root / p
+
+    def run(self, reasoning: Backend, row: RLRow, seed: int) -> NavigateRollout:
+        from longlens.agents.navigate import NavigateAgent
+        from longlens.agents.tree import build_tree
+        from longlens.video import open_video
+
+        policy = _Policy(reasoning, seed)
+        agent = NavigateAgent(policy, caption=self.caption, videoqa=self.videoqa, config=self.config,
+                              cache=self.cache, caption_model=self.caption_model)
+        info = open_video(self.path(row), cache=self.cache)
+        trace = agent.run(info, row.question, row.options)
+        if trace.error is not None and not policy.failed:
+            return NavigateRollout(row.id, trace, None, None, masked=trace.error, metrics={"failed": 1.0})
+        if not trace.steps:
+            return NavigateRollout(row.id, trace, None, None, masked="no turn of the model's",
+                                   metrics={"failed": 0.0})
+        tree = build_tree(info, trace.meta["width"])
+        r = trajectory_reward(trace, row.answer, row.truth, tree, options=row.options, weights=self.weights,
+                              gap_s=self.gap_s, charge_ancestors=self.charge_ancestors)
+        metrics = {"answered": float(r.answered), "correct": r.answer, "location": r.location, "repeat": r.repeat,
+                   "rounds": float(len(trace.steps)), "invalid": float(trace.totals["invalid"]), "failed": 0.0,
+                   "context_full": float(policy.failed)}
+        return NavigateRollout(row.id, trace, r, r.total, metrics=metrics)
+
+
+def trajectory_item(tok, rollout: NavigateRollout) -> Item | None:
+    """The rollout's trajectory as one training sequence, the loss on every assistant turn; None when the
+    trajectory has no turn of the model's."""
+    torch = require("torch", "train", "GRPO training")
+    from longlens.train.sft_navigate import encode, from_trace
+
+    traj = from_trace(rollout.trace, rollout.row_id, train_invalid_turns=True)
+    samples = encode(tok, traj, "all_turns", end=IM_END)
+    if not samples:
+        return None
+    ids = torch.tensor([samples[0]["input_ids"]], dtype=torch.long)
+    mask = torch.tensor([x != -100 for x in samples[0]["labels"]], dtype=torch.bool)
+    return Item({"input_ids": ids, "attention_mask": torch.ones_like(ids)}, mask)
+
+
+def placeholder_item(tok) -> Item:
+    """One token to stand for a masked rollout without turns: a micro-batch keeps a graph (its weight is 0)."""
+    torch = require("torch", "train", "GRPO training")
+    ids = tok(tok.apply_chat_template([{"role": "user", "content": ""}], tokenize=False, add_generation_prompt=True),
+              add_special_tokens=False)["input_ids"]
+    return Item.tail({"input_ids": torch.tensor([ids], dtype=torch.long),
+                      "attention_mask": torch.ones(1, len(ids), dtype=torch.long)}, 1)
+
+
+# ---------------------------------------------------------------- the trainer
+def _trainer_class():
+    from longlens.backends.hf.text import HFTextBackend
+
+    base = rollout_trainer()
+
+    class NavigateGRPOTrainer(base):
+        """GRPO of the navigate agent: rollouts through `NavigateRoller`, the policy as its reasoning backend."""
+
+        def __init__(self, *, model, tokenizer, rows: list[RLRow], config: NavigateGRPOConfig, roller: NavigateRoller,
+                     args, reward_funcs):
+            self.recipe = config
+            self.roller = roller
+            super().__init__(model=model, processing_class=tokenizer, rows=rows, args=args,
+                             reward_funcs=reward_funcs, seed=config.seed)
+
+        def rollout(self, net, rows: list[RLRow], seeds: list[int]) -> list[Scored]:
+            cap = self.recipe.max_context_tokens or None
+            policy = HFTextBackend.from_model(net, self.processing_class, name="policy", max_context=cap)
+            out = []
+            tok = self.processing_class
+            for row, seed in zip(rows, seeds, strict=True):
+                r = self.roller.run(policy, row, seed)
+                item = trajectory_item(tok, r)
+                if item is None:  # no tokens of the model's to train (every turn re-asked, or none at all)
+                    out.append(Scored([placeholder_item(tok)], (None,), {**r.metrics, "no_turns": 1.0}))
+                else:
+                    out.append(Scored([item], (r.reward,), {**r.metrics, "no_turns": 0.0}))
+            return out
+
+    return NavigateGRPOTrainer
+
+
+def role_backends(config: NavigateGRPOConfig) -> tuple[Backend, Backend]:
+    """(caption, video_qa) backends: servers when URLs are given, else the embedded offline backend."""
+    from longlens.backends.registry import make_backend
+
+    if config.caption_url:
+        caption = make_backend("openai", base_url=config.caption_url, model=config.caption_model or None)
+    else:
+        caption = make_backend("offline")
+    caption.check()
+    if not config.videoqa_url:
+        return caption, caption
+    videoqa = make_backend("openai", base_url=config.videoqa_url, model=config.videoqa_model or None)
+    videoqa.check()
+    return caption, videoqa
+
+
+def make_roller(config: NavigateGRPOConfig, caption: Backend, videoqa: Backend | None = None) -> NavigateRoller:
+    from longlens.video import FrameCache, default_cache_dir
+
+    cache = FrameCache(Path(config.cache_dir).expanduser() if config.cache_dir else default_cache_dir())
+    return NavigateRoller(config.navigate_config(), caption=caption, videoqa=videoqa, video_root=config.videos or None,
+                          cache=cache, caption_model=config.caption_model or None, weights=config.weights(),
+                          gap_s=config.gap_s, charge_ancestors=config.charge_ancestors)
+
+
+def check_template(tok, where: str) -> None:
+    """Refuse, before any rollout, a tokenizer whose turns do not end with ``<|im_end|>`` or whose chat template
+    rewrites earlier turns (the stock Qwen3 one drops old ``<think>``): a trajectory is one sequence."""
+    from longlens.train.sft_navigate import Trajectory, encode
+
+    if tok.convert_tokens_to_ids(IM_END) in (None, tok.unk_token_id):
+        raise LongLensError(f"{where}: {IM_END} is not a token of its tokenizer; the navigate agent's turns end "
+                            "with it")
+    turns = (("system", "S"), ("user", "Q"), ("assistant", "<think>a</think><tool>get_caption((1,2))</tool>"),
+             ("user", "O"), ("assistant", "<think>b</think><answer>A</answer>"))
+    encode(tok, Trajectory(where, turns, tuple(r == "assistant" for r, _ in turns)), "all_turns", end=IM_END)
+
+
+def load_policy(config: NavigateGRPOConfig):
+    """(causal LM, tokenizer) of `config.model_path`, its chat template checked (`check_template`)."""
+    from longlens.train.sft_common import load_text_model
+
+    model, tok = load_text_model(config)
+    check_template(tok, f"model_path {config.model_path}")
+    return model, tok
+
+
+def run_navigate_grpo(config: NavigateGRPOConfig, *, model=None, tokenizer=None, caption: Backend | None = None,
+                      videoqa: Backend | None = None) -> dict:
+    """Train; save the model and tokenizer to ``config.output_dir``; return a summary. `caption` / `videoqa`
+    replace the backends the config names (tests, or servers set up by the caller)."""
+    from longlens.train.grpo import grpo_args, read_rows
+    from longlens.train.rewards import reward_trajectory
+
+    t0 = time.perf_counter()
+    rows = read_rows(config)
+    if caption is None:
+        caption, videoqa = role_backends(config)
+    if model is None:
+        model, tokenizer = load_policy(config)
+    roller = make_roller(config, caption, videoqa)
+    trainer = _trainer_class()(model=model, tokenizer=tokenizer, rows=rows, config=config, roller=roller,
+                               args=grpo_args(config), reward_funcs=[reward_trajectory])
+    result = trainer.train()
+    trainer.save_model(config.output_dir)
+    tokenizer.save_pretrained(config.output_dir)
+    history = [h for h in trainer.state.log_history if "loss" in h]
+    return {"steps": trainer.state.global_step, "train_loss": result.training_loss,
+            "last": history[-1] if history else {}, "rows": len(rows), "seconds": round(time.perf_counter() - t0, 1),
+            "output_dir": config.output_dir}
