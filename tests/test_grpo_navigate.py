@@ -30,7 +30,6 @@ from longlens.train.grpo_navigate import (  # noqa: E402
     NavigateGRPOConfig,
     load_policy,
     make_roller,
-    placeholder_item,
     role_backends,
     run_navigate_grpo,
     trajectory_item,
@@ -208,10 +207,9 @@ def test_failures_tool_servers_mask_the_policy_scores(world, policy):
     _, r, _ = scripted_rollout(world, replies=REPLIES[:1])
     assert r.masked is None and r.metrics["context_full"] == 1.0 and r.metrics["answered"] == 0.0
     assert r.reward == r.parts.total == r.parts.location > 0
-    # the high-level captions fail: no turn at all, masked, and the item still has one (weight-0) token
+    # the high-level captions fail: no turn at all, masked, and nothing to train (the loss is a graph-keeping 0)
     _, r, _ = scripted_rollout(world, caption=captioner(0), cache="cache-dead")
     assert r.reward is None and not r.trace.steps and trajectory_item(tok, r) is None
-    assert placeholder_item(tok).n == 1
 
 
 # ---------------------------------------------------------------- training
@@ -248,6 +246,17 @@ def test_equal_rewards_give_no_update(world):
     """The random model scores 0 everywhere: every advantage is 0 and, without weight decay, nothing moves."""
     summary, changed, _ = _train(world, config(world, "weight_decay=0.0", out="out-equal"))
     assert summary["steps"] == 2 and changed == set()
+
+
+def test_a_batch_without_turns_trains_on_nothing(world, tmp_path):
+    """Caption servers dead from the start: every rollout is masked with no tokens, the loss is a graph-keeping 0."""
+    cfg = config(world, "weight_decay=0.0", f"cache_dir={tmp_path / 'cache'}", out="out-empty")
+    model, tok = load_policy(cfg)
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    summary = run_navigate_grpo(cfg, model=model, tokenizer=tok, caption=captioner(0))
+    assert summary["steps"] == 2 and summary["train_loss"] == 0.0
+    assert summary["last"]["rollout/no_turns"] == 1.0
+    assert all(torch.equal(before[n], p.detach()) for n, p in model.named_parameters())
 
 
 # ---------------------------------------------------------------- config and errors

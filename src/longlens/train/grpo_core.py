@@ -14,7 +14,8 @@ plumbing, logging and checkpoints, and replaces the two places that assume one p
   ``epsilon_high``), the k3 KL to the reference model when ``beta`` > 0, and old log-probs taken at rollout
   time when ``num_iterations`` > 1. ``loss_type`` "grpo" averages tokens per sequence then sequences; any other
   value averages all the micro-batch's tokens (the reference's "bnpo" with batch 1). Masked items stay in the
-  graph with weight 0.
+  graph with weight 0; a micro-batch with no items at all gives a zero loss over the parameters. Log-probs are
+taken at the sampling temperature (as TRL does), not under top-k/top-p truncation.
 """
 
 from __future__ import annotations
@@ -66,9 +67,10 @@ class Scored:
     """Numbers to log, averaged over the rollouts that report them (as ``rollout/<name>``)."""
 
 
-def sequence_logps(net, item: Item):
-    """Log-probabilities of the item's own tokens under `net`: one forward over all its inputs (media tensors,
-    ``mm_token_type_ids``, position ids), logits kept from the position before the first own token on."""
+def sequence_logps(net, item: Item, temperature: float = 1.0):
+    """Log-probabilities of the item's own tokens under `net` sampling at `temperature`: one forward over all its
+    inputs (media tensors, ``mm_token_type_ids``, position ids), logits kept from the position before the first
+    own token on."""
     torch = require("torch", "train", "GRPO training")
     params = next(net.parameters())
     inputs = {k: v.to(params.device) for k, v in item.inputs.items()}
@@ -78,6 +80,8 @@ def sequence_logps(net, item: Item):
     ids = inputs["input_ids"][0]
     first = int(item.mask.nonzero()[0])
     logits = net(**inputs, use_cache=False, logits_to_keep=len(ids) - first + 1).logits[0, :-1].float()
+    if temperature > 0 and temperature != 1.0:
+        logits = logits / temperature  # the distribution the rollouts sampled from (top-k/top-p not modelled)
     mask = item.mask[first:].to(params.device)
     return torch.log_softmax(logits[mask], dim=-1).gather(-1, ids[first:][mask][:, None])[:, 0]
 
@@ -152,7 +156,7 @@ def rollout_trainer():
 
         # ---------------------------------------------------------------- log-probs
         def _logps(self, net, item: Item):
-            return sequence_logps(net, item)
+            return sequence_logps(net, item, self.temperature)
 
         def _ref_logps(self, item: Item):
             if self.ref_model is not None:
@@ -182,7 +186,9 @@ def rollout_trainer():
                         kls.append(kl.mean().detach())
                     terms.append(per_token * weight)
                     counts.append(weight * it.n)
-            if self.loss_type == "grpo":
+            if not terms:  # every rollout of the micro-batch without tokens to train: a zero that keeps a graph
+                loss = sum(p.sum() for p in model.parameters() if p.requires_grad) * 0.0
+            elif self.loss_type == "grpo":
                 seqs = [t.mean() for t, c in zip(terms, counts, strict=True) if c > 0]
                 loss = torch.stack(seqs).mean() if seqs else sum(t.sum() for t in terms) * 0.0
             else:

@@ -249,15 +249,6 @@ def trajectory_item(tok, rollout: NavigateRollout) -> Item | None:
     return Item({"input_ids": ids, "attention_mask": torch.ones_like(ids)}, mask)
 
 
-def placeholder_item(tok) -> Item:
-    """One token to stand for a masked rollout without turns: a micro-batch keeps a graph (its weight is 0)."""
-    torch = require("torch", "train", "GRPO training")
-    ids = tok(tok.apply_chat_template([{"role": "user", "content": ""}], tokenize=False, add_generation_prompt=True),
-              add_special_tokens=False)["input_ids"]
-    return Item.tail({"input_ids": torch.tensor([ids], dtype=torch.long),
-                      "attention_mask": torch.ones(1, len(ids), dtype=torch.long)}, 1)
-
-
 # ---------------------------------------------------------------- the trainer
 def _trainer_class():
     from longlens.backends.hf.text import HFTextBackend
@@ -283,7 +274,7 @@ def _trainer_class():
                 r = self.roller.run(policy, row, seed)
                 item = trajectory_item(tok, r)
                 if item is None:  # no tokens of the model's to train (every turn re-asked, or none at all)
-                    out.append(Scored([placeholder_item(tok)], (None,), {**r.metrics, "no_turns": 1.0}))
+                    out.append(Scored([], (None,), {**r.metrics, "no_turns": 1.0}))
                 else:
                     out.append(Scored([item], (r.reward,), {**r.metrics, "no_turns": 0.0}))
             return out
