@@ -87,3 +87,48 @@ def test_data_to_sft_to_grpo_to_ask(suite, tmp_path, capsys):
                  "--model-path", str(final), "--num-fast", "16", "--fast-res", "4", "--num-slow", "4", "--slow-res",
                  "16", "--max-new-tokens", "8"]) == 0
     assert "trace:" in capsys.readouterr().out
+
+
+def test_navigate_pipeline_eval_sft_rows_grpo_ask(suite, tmp_path, capsys):
+    """LongVideo-R1 from the CLI: navigate eval runs -> SFT of the reasoning model on them -> GRPO rows ->
+    GRPO -> ask with the trained reasoning model in-process."""
+    from longlens.backends.hf.random_model import make_random_text_model
+
+    text = tmp_path / "tiny-text"
+    make_random_text_model(text)
+    data = ["needles", "--data", str(suite)]
+    keys = {p.stem: json.loads(p.read_text()) for p in sorted(suite.glob("*.json"))}
+    letters = [n["answer"] for _, k in sorted(keys.items()) for n in k["needles"]]
+    script = tmp_path / "reasoning.json"
+    script.write_text(json.dumps([f"<think>The captions settle it.</think><answer>{a}</answer>" for a in letters]))
+    run = tmp_path / "nav-run"
+    with ScriptedServer(["<caption>A plain scene.</caption>"], repeat_last=True) as server:
+        assert main(["eval", *data, "--agent", "navigate", "--reasoning-script", str(script), "--caption-url",
+                     server.url, "--out", str(run), "--concurrency", "1"]) == 0
+        capsys.readouterr()
+
+        sft = tmp_path / "nav-sft"
+        assert main(["train", "sft-navigate", "longvideo-r1-sft", *_set([
+            f"model_path={text}", f"data=[{run}]", f"output_dir={sft}", "max_steps=2",
+            "per_device_train_batch_size=2", "gradient_accumulation_steps=1", "gradient_checkpointing=false"])]) == 0
+        summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+        assert summary["trajectories"] == len(letters) and summary["steps"] == 2
+
+        rows = tmp_path / "rows.jsonl"
+        assert main(["data", "rows", *data, "--out", str(rows)]) == 0
+        assert len(rows.read_text().splitlines()) == len(letters)
+
+        final = tmp_path / "nav-grpo"
+        assert main(["train", "grpo-navigate", "longvideo-r1-grpo", *_set([
+            f"model_path={sft}", f"rows={rows}", f"videos={suite}", f"output_dir={final}", f"caption_url={server.url}",
+            "num_generations=2", "per_device_train_batch_size=2", "gradient_accumulation_steps=1", "max_steps=2",
+            "max_rounds=2", "max_completion_length=8", "gradient_checkpointing=false", "save_strategy=no",
+            "warmup_steps=0"])]) == 0
+        summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+        assert summary["steps"] == 2 and (final / "model.safetensors").is_file()
+
+        video = next(iter(sorted(suite.glob("*.mp4"))))
+        assert main(["ask", str(video), "Which word is shown?", "--option", "A1", "--option", "B2", "--agent",
+                     "navigate", "--reasoning-model-path", str(final), "--caption-url", server.url, "--max-rounds",
+                     "2", "--max-new-tokens", "8"]) == 0
+        assert "trace:" in capsys.readouterr().out

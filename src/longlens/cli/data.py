@@ -18,7 +18,7 @@ from pathlib import Path
 
 from longlens.errors import LongLensError
 
-BUILDERS = ("captions", "cot", "mine")
+BUILDERS = ("captions", "cot", "mine", "rows")
 
 
 def add_parser(sub, name):
@@ -26,6 +26,7 @@ def add_parser(sub, name):
                        description="Build and tidy LOVE-R1 training data (CoT rows and RL rows, JSON lines).")
     tools = p.add_subparsers(dest="tool", metavar="TOOL", required=True)
     add_builders(tools)
+    add_rows(tools)
     f = tools.add_parser("filter", help="keep the rows every filter keeps; print and save a per-reason report",
                          description="Apply the named filters (bad_box, wrong_prefix, wrong_answer, zoom_miss, "
                                      "bad_span, repeated_pattern, mentions_unseen, mentions_hint) in that order.")
@@ -114,6 +115,42 @@ def add_builders(tools) -> None:
     m.add_argument("--max-steps", type=int, default=3, help="zoom loop steps of general rollouts (default 3)")
     m.add_argument("--max-new-tokens", type=int, default=1536, help="per step (default 1536, the reference's)")
     add_cache_options(m)
+
+
+def add_rows(tools) -> None:
+    r = tools.add_parser("rows", help="every question of a benchmark as a GRPO row (no mining)",
+                         description="Write each question as an RL row (local with truth spans, else general): "
+                                     "the rows for `longlens train grpo-navigate`, or for `train grpo` without "
+                                     "mining.")
+    _bench_options(r)
+    r.add_argument("--out", required=True, metavar="ROWS", help="RL rows (JSON lines; must not exist yet)")
+
+
+def run_rows(args) -> int:
+    from longlens.train.data import rl_row, to_jsonl
+    from longlens.train.teacher import relative_video
+    from longlens.errors import VideoError
+    from longlens.video import open_video
+
+    out = Path(args.out)
+    if out.exists():
+        raise LongLensError(f"{out} exists; give a new --out")
+    samples = _samples(args)
+    root = _videos_root(args, samples)
+    rows, unreadable = [], 0
+    for s in samples:
+        try:
+            duration = round(open_video(s.video).duration_s, 3)
+        except VideoError as exc:
+            print(f"skipped {s.id}: {exc}", file=sys.stderr)
+            unreadable += 1
+            continue
+        rows.append(rl_row(s, relative_video(s.video, root), duration, source=args.bench))
+    to_jsonl(rows, out)
+    local = sum(r.kind == "local" for r in rows)
+    print(f"wrote {len(rows)} rows ({local} with truth spans, {len(rows) - local} without; {unreadable} unreadable "
+          f"videos skipped) to {out}")
+    return 0
 
 
 def _samples(args) -> list:
@@ -230,7 +267,7 @@ def run(args: argparse.Namespace) -> int:
     from longlens.train import data
 
     if args.tool in BUILDERS:
-        return {"captions": run_captions, "cot": run_cot, "mine": run_mine}[args.tool](args)
+        return {"captions": run_captions, "cot": run_cot, "mine": run_mine, "rows": run_rows}[args.tool](args)
 
     src = Path(args.rows)
     if not src.is_file():

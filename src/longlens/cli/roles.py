@@ -1,8 +1,9 @@
 """Options for the navigate agent's three roles (reasoning, caption, video_qa), each its own backend.
 
 Per role: ``--ROLE-url URL [--ROLE-model NAME]`` (an OpenAI-compatible server), ``--ROLE-script FILE``
-(scripted replies) or, for the two vision roles, ``--ROLE-model-path DIR`` (a local transformers Qwen-VL
-model) or ``--ROLE-offline`` (the embedded offline backend). One URL may serve several
+(scripted replies), ``--ROLE-model-path DIR`` (a local transformers model: Qwen-VL for the vision roles, any
+causal LM with a chat template for reasoning, e.g. one `longlens train sft-navigate` wrote) or, for the two
+vision roles, ``--ROLE-offline`` (the embedded offline backend). One URL may serve several
 roles; without its own options, video_qa uses the caption role's backend (one VL model for both, as
 the reference serves them).
 """
@@ -27,8 +28,9 @@ def add_role_options(p: argparse.ArgumentParser, roles=ROLES) -> None:
         g.add_argument(f"--{role}-model", metavar="NAME",
                        help="model name on that server (default: the only one served)"
                        + ("; also names the stored captions" if role == "caption" else ""))
-        if role != "reasoning":  # the hf backend runs Qwen-VL models; serve a text reasoning model with vLLM
-            g.add_argument(f"--{role}-model-path", metavar="DIR", help="a local transformers Qwen-VL folder instead")
+        g.add_argument(f"--{role}-model-path", metavar="DIR",
+                       help="a local transformers " + ("causal LM folder" if role == "reasoning" else "Qwen-VL folder")
+                       + " instead")
         g.add_argument(f"--{role}-script", metavar="FILE", help="scripted replies (JSON list), for dry runs and tests")
         if role != "reasoning":
             g.add_argument(f"--{role}-offline", action="store_true",
@@ -52,6 +54,10 @@ def role_backend(args: argparse.Namespace, role: str, *, timeout_s: float = 600.
         backend = make_backend("openai", base_url=url, model=getattr(args, f"{role}_model", None), timeout_s=timeout_s)
         backend.check()
         return backend
+    if path and role == "reasoning":
+        from longlens.backends.hf.text import HFTextBackend
+
+        return HFTextBackend(path)
     if path:
         return make_backend("hf", model_path=path)
     if script:
@@ -92,8 +98,8 @@ def navigate_agent(args: argparse.Namespace, cache):
 
     roles = role_backends(args, timeout_s=args.timeout)
     if roles["reasoning"] is None:
-        raise LongLensError("the navigate agent needs a reasoning model: --reasoning-url URL (or "
-                            "--reasoning-script FILE)")
+        raise LongLensError("the navigate agent needs a reasoning model: --reasoning-url URL, "
+                            "--reasoning-model-path DIR (or --reasoning-script FILE)")
     if roles["caption"] is None and not args.caption_model:
         raise LongLensError("the navigate agent needs captions: --caption-url URL for a caption model, or "
                             "--caption-model NAME to read a tree built or imported earlier")

@@ -119,6 +119,13 @@ class RLRow:
         return cls(**d)
 
 
+def rl_row(sample, video: str, duration_s: float | None, correctness: Sequence[float] = (), source: str = "") -> RLRow:
+    """The GRPO row of a benchmark `Sample` (``local`` when it has truth spans, else ``general``); `video` as it
+    should be written (relative to the video root)."""
+    return RLRow(sample.id, video, sample.question, sample.options, sample.answer or "",
+                 "local" if sample.spans else "general", sample.spans, (), duration_s, tuple(correctness), source)
+
+
 # ---------------------------------------------------------------- targets
 def _first_box_end(text: str) -> int | None:
     """Index just after the closing brace of the first ``\\boxed{``, or None (no box, or never closed)."""

@@ -31,7 +31,7 @@ from longlens.bench.sample import Sample
 from longlens.errors import VideoError
 from longlens.prompts import format_question, load_profile, zoom_messages
 from longlens.prompts.zoom import LETTERS
-from longlens.train.data import RLRow, read_jsonl
+from longlens.train.data import RLRow, read_jsonl, rl_row
 from longlens.train.rewards import answer_reward, zoom_reward
 from longlens.train.teacher import decided_path, read_decided, relative_video, unique_ids
 from longlens.video import FrameCache, decode, fast_plan, open_video
@@ -114,8 +114,8 @@ class Miner:
         if not 0 < hits < len(correctness):
             return Decision(sample.id, kind, correctness, None)
         info = open_video(sample.video, cache=self.cache)
-        row = RLRow(sample.id, relative_video(sample.video, self.videos_root), sample.question, sample.options,
-                    sample.answer or "", kind, sample.spans, (), round(info.duration_s, 3), correctness, self.source)
+        row = rl_row(sample, relative_video(sample.video, self.videos_root), round(info.duration_s, 3), correctness,
+                     self.source)
         return Decision(sample.id, kind, correctness, row)
 
 
