@@ -1,1 +1,2 @@
-"""Training the two agents (issue 7). `rewards`: the reward functions, plain and as TRL reward functions."""
+"""Training the two agents: data construction (`clipcaps`, `teacher`, `mining`, `data`), rewards (`rewards`),
+SFT (`sft`, `sft_navigate`) and GRPO (`grpo_core`, `grpo`, `grpo_navigate`), configured by `config`."""
