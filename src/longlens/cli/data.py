@@ -127,9 +127,9 @@ def add_rows(tools) -> None:
 
 
 def run_rows(args) -> int:
+    from longlens.errors import VideoError
     from longlens.train.data import rl_row, to_jsonl
     from longlens.train.teacher import relative_video
-    from longlens.errors import VideoError
     from longlens.video import open_video
 
     out = Path(args.out)

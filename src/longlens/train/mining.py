@@ -19,21 +19,20 @@ resumable like the eval runner: kept rows go to the output, every decided questi
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from longlens.agents.zoom import SharedFrames, ZoomAgent, ZoomConfig
-from longlens.backends.base import Backend, BackendError, GenConfig
-from longlens.bench.runner import append_synced, cut_torn_line, run_each
+from longlens.backends.base import Backend, GenConfig
 from longlens.bench.sample import Sample
 from longlens.errors import VideoError
 from longlens.prompts import format_question, load_profile, zoom_messages
 from longlens.prompts.zoom import LETTERS
 from longlens.train.data import RLRow, read_jsonl, rl_row
+from longlens.train.decided import decide_all, decided_path, open_output, read_decided
 from longlens.train.rewards import answer_reward, zoom_reward
-from longlens.train.teacher import decided_path, read_decided, relative_video, unique_ids
+from longlens.train.teacher import relative_video, unique_ids
 from longlens.video import FrameCache, decode, fast_plan, open_video
 
 
@@ -123,33 +122,12 @@ def mine(samples: Sequence[Sample], miner: Miner, out: str | Path, *, concurrenc
          progress: Callable[[Decision, int, int], None] | None = None) -> dict:
     """Decide every question not yet decided in `out`; returns counts over the whole decided log."""
     unique_ids(samples)
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    log = decided_path(out)
-    for path in (out, log):
-        cut_torn_line(path)
-    done = {d["id"] for d in read_decided(log)}
-    for row in read_jsonl(out, RLRow) if out.exists() else []:
-        if row.id not in done:  # a row written just before a kill, its log line not yet
-            append_synced(log, json.dumps(Decision(row.id, row.kind, row.correctness, row).to_dict()) + "\n")
-            done.add(row.id)
+    done = open_output(out, lambda p: read_jsonl(p, RLRow),
+                       lambda row: Decision(row.id, row.kind, row.correctness, row))
     todo = [s for s in samples if s.id not in done]
-    total, finished = len(todo), 0
-
-    def write(decision: Decision) -> None:
-        nonlocal finished
-        if decision.row is not None:
-            append_synced(out, json.dumps(decision.row.to_dict(), ensure_ascii=False) + "\n")
-        append_synced(log, json.dumps(decision.to_dict(), ensure_ascii=False) + "\n")
-        finished += 1
-        if progress:
-            progress(decision, finished, total)
-
-    try:
-        run_each(todo, miner.decide, write, concurrency)
-    except BackendError as exc:
-        raise BackendError(f"the policy failed after {finished} of {total} questions ({exc}); what was done is "
-                           f"kept in {out}, rerun the same command to go on") from exc
+    decide_all(todo, miner.decide, out, concurrency=concurrency, progress=progress, who="the policy",
+               what="questions")
+    log = decided_path(out)
     decided = read_decided(log)
     counts = {"questions": len(decided), "kept": sum(d["kept"] for d in decided),
               "all_right": sum(1 for d in decided if d["correctness"] and min(d["correctness"]) == 1),

@@ -31,15 +31,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from longlens.agents.actions import Answer, Malformed, Zoom, last_boxed, parse_action
-from longlens.backends.base import Backend, BackendError, GenConfig
+from longlens.backends.base import Backend, GenConfig
 from longlens.bench.grounding import iou, max_over
-from longlens.bench.runner import append_synced, cut_torn_line, run_each
 from longlens.bench.sample import Sample
 from longlens.errors import LongLensError, VideoError
 from longlens.prompts.messages import Message, Text, Video
 from longlens.prompts.zoom import LETTERS
 from longlens.train.clipcaps import ClipCaptions
 from longlens.train.data import KINDS, CotRow, make_target, read_jsonl
+from longlens.train.decided import decide_all, decided_path, open_output, read_decided
 from longlens.train.rewards import is_correct
 from longlens.train.teacher_prompts import answer_prompt, zoom_prompt
 from longlens.video import FrameCache, VideoInfo, decode, open_video
@@ -207,19 +207,6 @@ class Teacher:
 
 
 # ---------------------------------------------------------------- the run
-def decided_path(out: str | Path) -> Path:
-    out = Path(out)
-    return out.with_name(out.stem + ".decided.jsonl")
-
-
-def read_decided(path: Path) -> list[dict]:
-    """The decided log (a torn last line is not a record)."""
-    if not path.exists():
-        return []
-    lines = path.read_text(encoding="utf-8").split("\n")[:-1]
-    return [json.loads(line) for line in lines if line.strip()]
-
-
 def report_of(decided: list[dict]) -> dict:
     """Counts over a decided log: jobs kept and given up per kind, rejected candidates per reason."""
     kept = Counter(d["kind"] for d in decided if d["kept"])
@@ -248,33 +235,11 @@ def make_cots(samples: Sequence[Sample], teacher: Teacher, out: str | Path, *, c
     """Ask the teacher for every (sample, kind) not yet decided in `out`; returns the report over the whole
     output (written beside it as ``<out>.report.json``)."""
     unique_ids(samples)
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    log = decided_path(out)
-    for path in (out, log):
-        cut_torn_line(path)
-    done = {d["id"] for d in read_decided(log)}
-    for row in read_jsonl(out) if out.exists() else []:
-        if row.id not in done:  # a row written just before a kill, its log line not yet
-            append_synced(log, json.dumps(Outcome(row.id, row.kind, row).to_dict()) + "\n")
-            done.add(row.id)
+    done = open_output(out, read_jsonl, lambda row: Outcome(row.id, row.kind, row))
     jobs = [(s, k) for s in samples for k in teacher.config.kinds if f"{s.id}:{k}" not in done]
-    total, finished = len(jobs), 0
-
-    def write(outcome: Outcome) -> None:
-        nonlocal finished
-        if outcome.row is not None:
-            append_synced(out, json.dumps(outcome.row.to_dict(), ensure_ascii=False) + "\n")
-        append_synced(log, json.dumps(outcome.to_dict(), ensure_ascii=False) + "\n")
-        finished += 1
-        if progress:
-            progress(outcome, finished, total)
-
-    try:
-        run_each(jobs, lambda job: teacher.ask(*job), write, concurrency)
-    except BackendError as exc:
-        raise BackendError(f"the teacher failed after {finished} of {total} jobs ({exc}); what was done is kept "
-                           "in " + str(out) + ", rerun the same command to go on") from exc
+    decide_all(jobs, lambda job: teacher.ask(*job), out, concurrency=concurrency, progress=progress,
+               who="the teacher")
+    out, log = Path(out), decided_path(out)
     report = report_of(read_decided(log))
     out.with_name(out.stem + ".report.json").write_text(json.dumps(report, indent=1, ensure_ascii=False),
                                                         encoding="utf-8")

@@ -34,6 +34,7 @@ import numpy as np
 
 from longlens._imports import require
 from longlens.backends.base import DEFAULT_GEN, Backend, BackendError, Completion, GenConfig, Usage
+from longlens.backends.hf.sampling import pick_token
 from longlens.prompts.messages import Image, Message, Text, Video, forced_prefix
 
 ROPE_RULES = ("trained", "transformers")
@@ -331,22 +332,6 @@ class HFBackend(Backend):
 
         return DynamicCache(config=self.net.config)
 
-    def _pick(self, logits, gen: GenConfig, generator):
-        torch = self._torch
-        if gen.temperature <= 0:
-            return int(torch.argmax(logits))
-        logits = logits / gen.temperature
-        if gen.top_k:
-            kth = torch.topk(logits, min(gen.top_k, logits.numel())).values[-1]
-            logits = logits.masked_fill(logits < kth, float("-inf"))
-        probs = torch.softmax(logits, dim=-1)
-        if gen.top_p < 1.0:
-            sorted_p, order = torch.sort(probs, descending=True)
-            drop = sorted_p.cumsum(0) - sorted_p > gen.top_p
-            sorted_p[drop] = 0
-            probs = torch.zeros_like(probs).scatter(0, order, sorted_p)
-        return int(torch.multinomial(probs / probs.sum(), 1, generator=generator))
-
     def _decode(self, logits, cache, next_pos: int, gen: GenConfig) -> tuple[list[int], str]:
         torch = self._torch
         generator = None
@@ -357,7 +342,7 @@ class HFBackend(Backend):
         out: list[int] = []
         reason = "length"
         for i in range(gen.max_new_tokens):
-            t = self._pick(logits.cpu() if generator is not None else logits, gen, generator)
+            t = pick_token(logits.cpu() if generator is not None else logits, gen, generator)
             if t in self._eos and not gen.ignore_eos:
                 reason = "stop"
                 break

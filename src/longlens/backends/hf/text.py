@@ -22,6 +22,7 @@ from pathlib import Path
 
 from longlens._imports import require
 from longlens.backends.base import DEFAULT_GEN, Backend, BackendError, Completion, GenConfig, Usage
+from longlens.backends.hf.sampling import pick_token
 from longlens.prompts.messages import Message, Text, forced_prefix
 
 DTYPES = ("auto", "bfloat16", "float16", "float32")
@@ -105,21 +106,6 @@ class HFTextBackend(Backend):
         return text + (prefix or "")
 
     # ------------------------------------------------------------------ decoding
-    def _pick(self, logits, gen: GenConfig, generator) -> int:
-        torch = self._torch
-        if gen.temperature <= 0:
-            return int(torch.argmax(logits))
-        logits = logits / gen.temperature
-        if gen.top_k:
-            kth = torch.topk(logits, min(gen.top_k, logits.numel())).values[-1]
-            logits = logits.masked_fill(logits < kth, float("-inf"))
-        probs = torch.softmax(logits, dim=-1)
-        if gen.top_p < 1.0:
-            sorted_p, order = torch.sort(probs, descending=True)
-            sorted_p[sorted_p.cumsum(0) - sorted_p > gen.top_p] = 0
-            probs = torch.zeros_like(probs).scatter(0, order, sorted_p)
-        return int(torch.multinomial(probs / probs.sum(), 1, generator=generator))
-
     def _step(self, ids: list[int], cache):
         torch = self._torch
         with torch.inference_mode():
@@ -183,7 +169,7 @@ class HFTextBackend(Backend):
         reason = "length"
         window = max((len(s) for s in gen.stop), default=0) + 16
         for _ in range(budget):
-            t = self._pick(logits, gen, generator)
+            t = pick_token(logits.cpu() if generator is not None else logits, gen, generator)  # CPU generator
             if t in self._eos and not gen.ignore_eos:
                 reason = "stop"
                 break
