@@ -175,3 +175,63 @@ def test_shipped_configs_load():
         assert acc.deepspeed_config["zero_stage"] == int(name[4])
     with pytest.raises(LongLensError, match="takes a number"):
         load_config(ZoomGRPOConfig, None, ["learning_rate=fast"])
+
+
+class FakeLLM:
+    """Stands for ``vllm.LLM``: records each ``chat`` call, replies from a script (vLLM is not installable here)."""
+
+    def __init__(self, replies):
+        self.replies, self.calls = list(replies), []
+
+    def chat(self, conversations, params, **kw):
+        from types import SimpleNamespace
+
+        self.calls.append((conversations, params, kw))
+        text = self.replies[(len(self.calls) - 1) % len(self.replies)]
+        out = SimpleNamespace(text=text, token_ids=list(range(len(text.split()))), finish_reason="stop")
+        return [SimpleNamespace(outputs=[out], prompt_token_ids=[0] * 7)]
+
+
+def test_vllm_local_backend_sends_what_a_vllm_server_gets(world):
+    from longlens.backends.vllm_local import VLLMLocalBackend
+
+    llm = FakeLLM(["\\boxed{[12, 15]}"])
+    backend = VLLMLocalBackend(llm, sampling=dict, frame_factor=28)
+    roller = rollout.Roller(ZoomAgent(backend, ZoomConfig(**SMALL)), world / "videos")
+    local = RLRow("l", "v.mp4", "Which word is shown?", OPTIONS, "A", kind="local", truth=((10, 20),))
+    r = roller.run(local, GenConfig(max_new_tokens=9, temperature=1.0, top_k=50, seed=4))
+    assert r.rewards == (2.0,) and r.steps[0].completion == "\\boxed{[12, 15]}"
+    (conversation,), params, kw = llm.calls[0]
+    assert kw["continue_final_message"] and not kw["add_generation_prompt"]  # the forced zoom prefix
+    assert conversation[-1] == {"role": "assistant", "content": "I need to zoom in on the video.\n\n"}
+    video = [p for p in conversation[1]["content"] if p["type"] == "video_url"]
+    assert len(video) == 1 and video[0]["video_url"]["url"].startswith("data:video/jpeg;base64,")
+    assert isinstance(kw["mm_processor_kwargs"]["fps"], float)
+    assert params["max_tokens"] == 9 and params["top_k"] == 50 and params["temperature"] == 1.0
+    assert params["seed"] is not None
+
+
+def test_use_vllm_rolls_out_on_the_engine_with_synced_weights(world, monkeypatch):
+    """The trainer's vLLM path with TRL's engine replaced by a fake (weights pushed once per optimiser step)."""
+    from types import SimpleNamespace
+
+    from longlens.backends.vllm_local import sampling_params
+    from longlens.train.grpo import _trainer_class, grpo_args, read_rows
+    from longlens.train.rewards import reward_answer
+
+    cfg = config(world, output_dir=str(world / "out-vllm"))
+    model, processor, _ = load_policy(cfg)
+    trainer = _trainer_class()(model=model, processor=processor, rows=read_rows(cfg), config=cfg,
+                               args=grpo_args(cfg), reward_funcs=[reward_answer])
+    syncs = []
+    llm = FakeLLM(["I get the answer.\n\n\\boxed{A}", "\\boxed{[11, 19]}", "\\boxed{[1, 3]}"])
+    trainer.use_vllm = True
+    trainer.vllm_generation = SimpleNamespace(llm=llm, sync_weights=lambda: syncs.append(trainer.state.global_step))
+    monkeypatch.setattr("longlens.backends.vllm_local.sampling_params", lambda: dict)
+    monkeypatch.setattr(HFBackend, "generate", lambda *a, **k: pytest.fail("generated in-process, not on vLLM"))
+    trainer.train()
+    assert trainer.state.global_step == 2 and syncs == [0, 1]
+    assert len(llm.calls) >= 4  # every rollout generated on the engine
+    monkeypatch.undo()
+    with pytest.raises(LongLensError, match="pip install vllm"):  # not installed here: one clear line
+        sampling_params()

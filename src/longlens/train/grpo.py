@@ -78,6 +78,11 @@ class ZoomGRPOConfig:
     bf16: bool | None = None
     """None: bf16 on a GPU, float32 on CPU."""
     attn_implementation: str | None = None
+    use_vllm: bool = False
+    """Roll out on an in-process vLLM engine (TRL's colocate mode, weights synced every step); needs vllm."""
+    vllm_gpu_memory_utilization: float = 0.3
+    vllm_tensor_parallel_size: int = 1
+    vllm_max_model_length: int | None = None
     deepspeed: str | None = None
     """A DeepSpeed JSON config (or use ``accelerate launch --config_file configs/accelerate/zero3.yaml``)."""
     logging_steps: int = 1
@@ -99,7 +104,8 @@ TRL_FIELDS = ("num_generations", "per_device_train_batch_size", "gradient_accumu
               "lr_scheduler_type", "warmup_steps", "weight_decay", "max_grad_norm", "beta", "epsilon", "epsilon_high",
               "loss_type", "num_iterations", "num_train_epochs", "max_steps", "seed", "gradient_checkpointing",
               "deepspeed", "logging_steps", "save_steps", "save_strategy", "report_to", "temperature", "top_k",
-              "top_p", "max_completion_length")
+              "top_p", "max_completion_length", "use_vllm", "vllm_gpu_memory_utilization",
+              "vllm_tensor_parallel_size", "vllm_max_model_length")
 
 
 def _trainer_class():
@@ -122,7 +128,8 @@ def _trainer_class():
 
         def rollout(self, net, rows: list[RLRow], seeds: list[int]) -> list[Scored]:
             backend = HFBackend.from_model(net, self.processing_class, name="policy", kv_reuse=True)
-            roller = Roller(ZoomAgent(backend, self._zoom, cache=self._cache), self.recipe.videos, self._weights)
+            sampler = self.rollout_backend(backend)  # the policy itself, or vLLM (use_vllm)
+            roller = Roller(ZoomAgent(sampler, self._zoom, cache=self._cache), self.recipe.videos, self._weights)
             tok = self.processing_class.tokenizer
             out = []
             for row, seed in zip(rows, seeds, strict=True):
@@ -148,7 +155,7 @@ def grpo_args(config: ZoomGRPOConfig):
     cuda = torch.cuda.is_available()
     kw = {k: getattr(config, k) for k in TRL_FIELDS}
     kw.update(output_dir=config.output_dir, bf16=cuda if config.bf16 is None else config.bf16,
-              use_cpu=not cuda, remove_unused_columns=False, save_only_model=False,
+              use_cpu=not cuda, remove_unused_columns=False, save_only_model=False, vllm_mode="colocate",
               gradient_checkpointing_kwargs={"use_reentrant": False} if config.gradient_checkpointing else None)
     return trl.GRPOConfig(**kw)
 

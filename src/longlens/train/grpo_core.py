@@ -24,6 +24,7 @@ import time
 from dataclasses import dataclass, field
 
 from longlens._imports import require
+from longlens.errors import LongLensError
 from longlens.train.rewards import group_advantages
 
 PARTS = 2
@@ -105,8 +106,24 @@ def rollout_trainer():
             super().__init__(model=model, reward_funcs=reward_funcs, args=args, train_dataset=dataset,
                              processing_class=processing_class)
 
+            if self.use_vllm and self.vllm_mode != "colocate":
+                raise LongLensError("use_vllm rolls out on each process's own engine: vllm_mode must be colocate")
+            self._last_loaded_step = -1
+
         def rollout(self, net, rows: list, seeds: list[int]) -> list[Scored]:
             raise NotImplementedError  # each agent's trainer defines its rollouts
+
+        def rollout_backend(self, local):
+            """What rollouts generate with: `local` (the policy in-process), or, with ``use_vllm``, TRL's
+            colocated vLLM engine with the policy's current weights pushed to it (once per optimiser step)."""
+            if not self.use_vllm:
+                return local
+            if self.state.global_step != self._last_loaded_step:
+                self.vllm_generation.sync_weights()
+                self._last_loaded_step = self.state.global_step
+            from longlens.backends.vllm_local import VLLMLocalBackend
+
+            return VLLMLocalBackend(self.vllm_generation.llm, frame_factor=getattr(local, "frame_factor", None))
 
         # ---------------------------------------------------------------- rollouts and advantages
         def _generate_and_score_completions(self, inputs):

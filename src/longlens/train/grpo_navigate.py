@@ -121,6 +121,11 @@ class NavigateGRPOConfig:
     gradient_checkpointing: bool = True
     bf16: bool | None = None
     """None: bf16 on a GPU, float32 on CPU."""
+    use_vllm: bool = False
+    """Roll out on an in-process vLLM engine (TRL's colocate mode, weights synced every step); needs vllm."""
+    vllm_gpu_memory_utilization: float = 0.3
+    vllm_tensor_parallel_size: int = 1
+    vllm_max_model_length: int | None = None
     deepspeed: str | None = None
     logging_steps: int = 1
     save_steps: int = 100
@@ -267,7 +272,8 @@ def _trainer_class():
 
         def rollout(self, net, rows: list[RLRow], seeds: list[int]) -> list[Scored]:
             cap = self.recipe.max_context_tokens or None
-            policy = HFTextBackend.from_model(net, self.processing_class, name="policy", max_context=cap)
+            policy = self.rollout_backend(HFTextBackend.from_model(net, self.processing_class, name="policy",
+                                                                   max_context=cap))
             out = []
             tok = self.processing_class
             for row, seed in zip(rows, seeds, strict=True):
