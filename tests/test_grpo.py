@@ -235,3 +235,50 @@ def test_use_vllm_rolls_out_on_the_engine_with_synced_weights(world, monkeypatch
     monkeypatch.undo()
     with pytest.raises(LongLensError, match="pip install vllm"):  # not installed here: one clear line
         sampling_params()
+
+
+TWO_PROCESSES = """
+import json, os, sys, torch
+torch.set_num_threads(1)
+from longlens.train import rollout
+rollout.zoom_reward = lambda c, *a, **k: float(len(c))  # rewards that differ between ranks' rollouts
+rollout.answer_reward = lambda t, *a, **k: float(len(t.steps[-1].completion))
+from longlens.train.grpo import ZoomGRPOConfig, load_policy, run_zoom_grpo
+cfg = ZoomGRPOConfig(**json.loads(sys.argv[1]))
+model, processor, _ = load_policy(cfg)
+before = {n: p.detach().clone() for n, p in model.named_parameters()}
+summary = run_zoom_grpo(cfg, model=model, processor=processor)
+changed = sorted(n for n, p in model.named_parameters() if not torch.equal(before[n], p.detach()))
+digest = [float(p.detach().double().sum()) for _, p in sorted(model.named_parameters())]
+with open(os.path.join(cfg.output_dir, f"rank{os.environ['RANK']}.json"), "w") as f:
+    json.dump({"changed": changed, "digest": digest, "steps": summary["steps"], "n": len(before)}, f)
+"""
+
+
+@pytest.mark.slow
+def test_two_processes_share_groups_and_stay_in_sync(world, tmp_path):
+    """torchrun with 2 CPU processes (gloo): each rolls out one of a question's 2 generations, advantages come
+    from the rewards gathered across processes, and DDP keeps the two copies equal."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    script = tmp_path / "two.py"
+    script.write_text(TWO_PROCESSES)
+    cfg = {k: v for k, v in vars(config(world, output_dir=str(tmp_path / "out"), per_device_train_batch_size=1,
+                                       freeze_vision=False)).items()}
+    import socket
+
+    with socket.socket() as s:  # a free port for the rendezvous
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    run = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr",
+                          "127.0.0.1", "--master_port", str(port), str(script), json.dumps(cfg)], env=env,
+                         capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-2000:]
+    ranks = [json.loads((tmp_path / "out" / f"rank{r}.json").read_text()) for r in (0, 1)]
+    assert ranks[0]["steps"] == ranks[1]["steps"] == 2
+    assert len(ranks[0]["changed"]) == ranks[0]["n"]  # every parameter moved: the advantages were not all 0
+    assert ranks[0]["digest"] == ranks[1]["digest"]  # and both processes hold the same model

@@ -13,6 +13,7 @@ import argparse
 import dataclasses
 import importlib
 import json
+import os
 from pathlib import Path
 
 from longlens.errors import LongLensError
@@ -69,8 +70,11 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(dataclasses.asdict(config), indent=1))
         return 0
     out = Path(config.output_dir)
-    cfg.dump_config(config, out / "longlens-config.yaml")
+    main_process = int(os.environ.get("RANK", "0")) == 0  # under accelerate/torchrun: one writer
+    if main_process:
+        cfg.dump_config(config, out / "longlens-config.yaml")
     summary = getattr(mod, fn_name)(config)
-    (out / "longlens-summary.json").write_text(json.dumps(summary, indent=1, default=str), encoding="utf-8")
-    print(json.dumps(summary, default=str))
+    if main_process:
+        (out / "longlens-summary.json").write_text(json.dumps(summary, indent=1, default=str), encoding="utf-8")
+        print(json.dumps(summary, default=str))
     return 0

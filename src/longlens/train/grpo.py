@@ -157,7 +157,10 @@ def grpo_args(config: ZoomGRPOConfig):
     kw.update(output_dir=config.output_dir, bf16=cuda if config.bf16 is None else config.bf16,
               use_cpu=not cuda, remove_unused_columns=False, save_only_model=False, vllm_mode="colocate",
               gradient_checkpointing_kwargs={"use_reentrant": False} if config.gradient_checkpointing else None)
-    return trl.GRPOConfig(**kw)
+    try:
+        return trl.GRPOConfig(**kw)
+    except ValueError as exc:  # e.g. the batch does not split into groups of num_generations
+        raise LongLensError(f"GRPO settings: {str(exc).splitlines()[0]}") from exc
 
 
 def load_policy(config: ZoomGRPOConfig):
