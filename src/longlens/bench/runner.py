@@ -27,7 +27,7 @@ import json
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
@@ -173,6 +173,16 @@ def by_video(samples: list[Sample]) -> list[Sample]:
     return sorted(samples, key=lambda s: first[s.video])
 
 
+def unique_ids(samples: Sequence[Sample]) -> None:
+    """Raise when a question id appears twice (a resumable run keys on ids)."""
+    seen: set[str] = set()
+    for s in samples:
+        if s.id in seen:
+            raise LongLensError(f"question id {s.id!r} appears twice in the benchmark data; ids must be unique "
+                                "for a run to resume (fix or drop the duplicate)")
+        seen.add(s.id)
+
+
 def run_eval(samples: list[Sample], answer: Callable[[Sample], Trace], out: str | Path, config: dict, *,
              concurrency: int = 1, extractor: str = "robust", mix: bool = False,
              progress: Callable[[dict, int, int], None] | None = None,
@@ -180,12 +190,7 @@ def run_eval(samples: list[Sample], answer: Callable[[Sample], Trace], out: str 
     """Answer every sample not yet in `out` with `answer(sample) -> Trace`, `concurrency` at a time;
     returns all records of the run folder. When the first question on a video starts, `prepare(sample)`
     is called in a background thread for the first question on the next video (concurrency > 1 only)."""
-    seen: set[str] = set()
-    for s in samples:
-        if s.id in seen:
-            raise LongLensError(f"question id {s.id!r} appears twice in the benchmark data; ids must be unique "
-                                "for a run to resume (fix or drop the duplicate)")
-        seen.add(s.id)
+    unique_ids(samples)
     folder = RunFolder(Path(out))
     folder.prepare(config, mix=mix)
     done = {r["id"] for r in folder.records()}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from longlens.errors import LongLensError
 from longlens.video import FrameCache
@@ -41,3 +42,22 @@ def parse_time(text: str) -> float:
 
 def human_count(n: float) -> str:
     return f"{n / 1000:.1f}k" if n >= 10_000 else f"{n:,.0f}"
+
+
+def benchmark_samples(args: argparse.Namespace) -> tuple[list, list, set]:
+    """(questions, the runnable ones, their missing video paths) of ``args.bench`` from ``--data``/``--videos``
+    (``--limit`` applied); notes and missing videos are printed to stderr."""
+    from longlens.bench.adapters import LOADERS
+
+    if args.bench != "needles" and not args.videos:
+        raise LongLensError(f"{args.bench} needs --videos DIR (the folder with its video files)")
+    if args.concurrency < 1:
+        raise LongLensError(f"--concurrency must be 1 or more, got {args.concurrency}")
+    loaded = LOADERS[args.bench](args.data, args.videos)
+    for note in getattr(loaded, "notes", ()):
+        print(note, file=sys.stderr)
+    samples = loaded.samples[: args.limit] if args.limit else loaded.samples
+    missing = {s.video for s in samples} & set(loaded.missing)
+    for path in sorted(missing):
+        print(f"missing video: {path}", file=sys.stderr)
+    return samples, [s for s in samples if s.video not in missing], missing

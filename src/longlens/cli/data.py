@@ -154,20 +154,9 @@ def run_rows(args) -> int:
 
 
 def _samples(args) -> list:
-    from longlens.bench.adapters import LOADERS
+    from longlens.cli._common import benchmark_samples
 
-    if args.bench != "needles" and not args.videos:
-        raise LongLensError(f"{args.bench} needs --videos DIR (the folder with its video files)")
-    if args.concurrency < 1:
-        raise LongLensError(f"--concurrency must be 1 or more, got {args.concurrency}")
-    loaded = LOADERS[args.bench](args.data, args.videos)
-    for note in getattr(loaded, "notes", ()):
-        print(note, file=sys.stderr)
-    samples = loaded.samples[: args.limit] if args.limit else loaded.samples
-    missing = {s.video for s in samples} & set(loaded.missing)
-    for path in sorted(missing):
-        print(f"missing video: {path}", file=sys.stderr)
-    return [s for s in samples if s.video not in missing]
+    return benchmark_samples(args)[1]
 
 
 def _every(n: int, what: str):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 import time
 from pathlib import Path
 
@@ -16,7 +15,7 @@ from longlens.bench.adapters import LOADERS
 from longlens.bench.metrics import summarize
 from longlens.bench.sample import Sample
 from longlens.bench.scorers import EXTRACTORS, POLICIES
-from longlens.cli._common import add_cache_options, cache_from
+from longlens.cli._common import add_cache_options, benchmark_samples, cache_from
 from longlens.cli.roles import add_navigate_options, navigate_agent
 from longlens.errors import LongLensError
 from longlens.prompts.zoom import LETTERS
@@ -109,19 +108,8 @@ def run(args) -> int:
     from longlens.bench.progress import Progress
     from longlens.bench.runner import RunFolder, cost_summary, run_eval
 
-    if args.bench != "needles" and not args.videos:
-        raise LongLensError(f"{args.bench} needs --videos DIR (the folder with its video files)")
-    if args.concurrency < 1:
-        raise LongLensError(f"--concurrency must be 1 or more, got {args.concurrency}")
     extractor = extractor_for(args.bench, args.extractor)
-    loaded = LOADERS[args.bench](args.data, args.videos)
-    for note in getattr(loaded, "notes", ()):
-        print(note, file=sys.stderr)
-    samples = loaded.samples[: args.limit] if args.limit else loaded.samples
-    missing = {s.video for s in samples} & set(loaded.missing)
-    for path in sorted(missing):
-        print(f"missing video: {path}", file=sys.stderr)
-    runnable = [s for s in samples if s.video not in missing]
+    samples, runnable, missing = benchmark_samples(args)
     cache = cache_from(args)
     agent, agent_config = (navigate_eval_agent if args.agent == "navigate" else zoom_agent)(args, cache)
     config = {"bench": args.bench, "data": str(args.data), "agent": args.agent, **agent_config,

@@ -16,7 +16,7 @@ prompt (the reference trained step 1 and step 2 in alternating steps through ``n
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from longlens._imports import require
@@ -48,6 +48,8 @@ class ZoomGRPOConfig:
     """The reference RL used 16 (spec §7.3 table); 32 is what inference shows."""
     slow_budget: int = 256 * 28 * 28
     short_video_s: float = 60.0
+    cache_dir: str = ""
+    """Frame cache folder ("": the default cache): a video's fast view is decoded once for the whole run."""
     temperature: float = 1.0
     top_k: int = 50
     top_p: float = 1.0
@@ -109,7 +111,7 @@ TRL_FIELDS = ("num_generations", "per_device_train_batch_size", "gradient_accumu
 
 
 def _trainer_class():
-    from longlens.agents.zoom import ZoomAgent
+    from longlens.agents.zoom import SharedFrames, ZoomAgent
     from longlens.backends.hf import HFBackend
 
     base = rollout_trainer()
@@ -122,6 +124,7 @@ def _trainer_class():
             self.recipe = config
             self._zoom = config.zoom_config()
             self._cache = cache
+            self._shared = SharedFrames()  # frames of the videos in flight, kept across generation batches
             self._weights = RewardWeights(config.answer_weight, config.zoom_weight, config.format_weight)
             super().__init__(model=model, processing_class=processor, rows=rows, args=args,
                              reward_funcs=reward_funcs, seed=config.seed)
@@ -129,7 +132,8 @@ def _trainer_class():
         def rollout(self, net, rows: list[RLRow], seeds: list[int]) -> list[Scored]:
             backend = HFBackend.from_model(net, self.processing_class, name="policy", kv_reuse=True)
             sampler = self.rollout_backend(backend)  # the policy itself, or vLLM (use_vllm)
-            roller = Roller(ZoomAgent(sampler, self._zoom, cache=self._cache), self.recipe.videos, self._weights)
+            agent = ZoomAgent(sampler, self._zoom, cache=self._cache, shared=self._shared)
+            roller = Roller(agent, self.recipe.videos, self._weights)
             tok = self.processing_class.tokenizer
             out = []
             for row, seed in zip(rows, seeds, strict=True):
@@ -200,8 +204,11 @@ def run_zoom_grpo(config: ZoomGRPOConfig, *, model=None, processor=None) -> dict
     else:
         pristine = copy.deepcopy(processor)  # the rollout backend widens the processor's pixel limits
     trainer_cls = _trainer_class()
+    from longlens.video import FrameCache
+
+    cache = FrameCache(Path(config.cache_dir).expanduser() if config.cache_dir else None)
     trainer = trainer_cls(model=model, processor=processor, rows=rows, config=config, args=grpo_args(config),
-                          reward_funcs=[reward_answer, reward_zoom, reward_format])
+                          reward_funcs=[reward_answer, reward_zoom, reward_format], cache=cache)
     result = trainer.train()
     trainer.save_model(config.output_dir)
     pristine.save_pretrained(config.output_dir)
@@ -209,11 +216,3 @@ def run_zoom_grpo(config: ZoomGRPOConfig, *, model=None, processor=None) -> dict
     return {"steps": trainer.state.global_step, "train_loss": result.training_loss,
             "last": history[-1] if history else {}, "rows": len(rows), "seconds": round(time.perf_counter() - t0, 1),
             "output_dir": config.output_dir}
-
-
-def config_fields() -> list[str]:
-    return [f.name for f in fields(ZoomGRPOConfig)]
-
-
-def as_dict(config: ZoomGRPOConfig) -> dict:
-    return asdict(config)

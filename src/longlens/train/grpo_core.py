@@ -98,6 +98,8 @@ def rollout_trainer():
     from trl.models import unwrap_model_for_generation
 
     class RolloutGRPOTrainer(trl.GRPOTrainer):
+        """Each agent's trainer subclasses this and defines ``rollout(net, rows, seeds) -> list[Scored]``."""
+
         def __init__(self, *, model, processing_class, rows: list, args, reward_funcs, seed: int = 42):
             self.rows = rows
             self._seed = seed
@@ -109,9 +111,6 @@ def rollout_trainer():
             if self.use_vllm and self.vllm_mode != "colocate":
                 raise LongLensError("use_vllm rolls out on each process's own engine: vllm_mode must be colocate")
             self._last_loaded_step = -1
-
-        def rollout(self, net, rows: list, seeds: list[int]) -> list[Scored]:
-            raise NotImplementedError  # each agent's trainer defines its rollouts
 
         def rollout_backend(self, local):
             """What rollouts generate with: `local` (the policy in-process), or, with ``use_vllm``, TRL's

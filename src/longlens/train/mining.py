@@ -25,6 +25,7 @@ from pathlib import Path
 
 from longlens.agents.zoom import SharedFrames, ZoomAgent, ZoomConfig
 from longlens.backends.base import Backend, GenConfig
+from longlens.bench.runner import unique_ids
 from longlens.bench.sample import Sample
 from longlens.errors import VideoError
 from longlens.prompts import format_question, load_profile, zoom_messages
@@ -32,7 +33,7 @@ from longlens.prompts.zoom import LETTERS
 from longlens.train.data import RLRow, read_jsonl, rl_row
 from longlens.train.decided import decide_all, decided_path, open_output, read_decided
 from longlens.train.rewards import answer_reward, zoom_reward
-from longlens.train.teacher import relative_video, unique_ids
+from longlens.train.teacher import relative_video
 from longlens.video import FrameCache, decode, fast_plan, open_video
 
 

@@ -33,6 +33,7 @@ from pathlib import Path
 from longlens.agents.actions import Answer, Malformed, Zoom, last_boxed, parse_action
 from longlens.backends.base import Backend, GenConfig
 from longlens.bench.grounding import iou, max_over
+from longlens.bench.runner import unique_ids
 from longlens.bench.sample import Sample
 from longlens.errors import LongLensError, VideoError
 from longlens.prompts.messages import Message, Text, Video
@@ -218,16 +219,6 @@ def report_of(decided: list[dict]) -> dict:
             examples.setdefault(d["rejected"][0], d["example"])
     return {"jobs": len(decided), "kept": dict(kept), "given_up": dict(dropped), "rejected": dict(reasons),
             "examples": examples}
-
-
-def unique_ids(samples: Sequence[Sample]) -> None:
-    """Raise when a question id appears twice (a resumable run keys on ids)."""
-    seen: set[str] = set()
-    for s in samples:
-        if s.id in seen:
-            raise LongLensError(f"question id {s.id!r} appears twice in the benchmark data; ids must be unique "
-                                "for a run to resume (fix or drop the duplicate)")
-        seen.add(s.id)
 
 
 def make_cots(samples: Sequence[Sample], teacher: Teacher, out: str | Path, *, concurrency: int = 1,
