@@ -7,6 +7,10 @@ import base64
 import io
 import socket
 
+from fractions import Fraction
+
+import av
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -32,6 +36,16 @@ def frames_in(url: str) -> list[Image.Image]:
     return [Image.open(io.BytesIO(base64.b64decode(part))) for part in data.split(",")]
 
 
+def mp4_in(url: str) -> tuple[np.ndarray, Fraction]:
+    """The frames and the frame rate of an MP4 data URL, read back with PyAV."""
+    head, data = url.split(",", 1)
+    assert head == "data:video/mp4;base64"
+    with av.open(io.BytesIO(base64.b64decode(data))) as c:
+        stream = c.streams.video[0]
+        frames = np.stack([f.to_ndarray(format="rgb24") for f in c.decode(stream)])
+        return frames, stream.average_rate
+
+
 def test_zoom_loop_over_http(coded_video):
     with ScriptedServer([ZOOM + "\\boxed{[4, 6]}", "\\boxed{C}"]) as server:
         backend = backend_for(server)
@@ -41,15 +55,17 @@ def test_zoom_loop_over_http(coded_video):
     first, forced = server.requests
     videos = [p for p in first["messages"][1]["content"] if p["type"] == "video_url"]
     assert len(videos) == 1  # the fast view is ONE video item, not loose images
-    frames = frames_in(videos[0]["video_url"]["url"])
-    assert len(frames) == 40 and frames[0].size == (280, 168)
-    assert first["mm_processor_kwargs"]["fps"] == trace.steps[0].prompt[1]["content"][1]["sample_fps"]
+    frames, rate = mp4_in(videos[0]["video_url"]["url"])
+    assert frames.shape == (40, 168, 280, 3)  # 40 frames: even, no padding
+    assert float(rate) == trace.steps[0].prompt[1]["content"][1]["sample_fps"]  # the rate travels in the container
+    assert "mm_processor_kwargs" not in first and "media_io_kwargs" not in first
     assert first["messages"][0] == {"role": "system", "content": trace.steps[0].prompt[0]["content"][0]["text"]}
     assert "continue_final_message" not in first
     # the forced step: fast view + clip, a final assistant message continued
     assert forced["messages"][-1] == {"role": "assistant", "content": ANSWER}
     assert forced["continue_final_message"] is True and forced["add_generation_prompt"] is False
-    assert len(forced["mm_processor_kwargs"]["fps"]) == 2
+    clip = [p for p in forced["messages"][1]["content"] if p["type"] == "video_url"][1]
+    assert float(mp4_in(clip["video_url"]["url"])[1]) == trace.steps[1].prompt[1]["content"][3]["sample_fps"]
     assert forced["temperature"] == 0.0 and forced["max_tokens"] == 2048
     assert trace.steps[0].prompt_tokens and trace.steps[1].completion_tokens == 1
 
@@ -124,16 +140,47 @@ def test_server_binds_loopback_and_records():
         assert server.requests[0]["messages"] == [{"role": "user", "content": "hello"}]
 
 
-def test_video_fps_modes_and_processor_refusal(coded_video):
-    with ScriptedServer([ZOOM + "\\boxed{[4, 6]}", "\\boxed{C}", ZOOM + "\\boxed{[4, 6]}", "\\boxed{C}"]) as server:
-        ZoomAgent(backend_for(server, video_fps="single"), ZoomConfig(max_steps=2)).run(coded_video, "Q?", OPTIONS)
-        ZoomAgent(backend_for(server, video_fps="off"), ZoomConfig(max_steps=2)).run(coded_video, "Q?", OPTIONS)
-    single, off = server.requests[1], server.requests[3]
-    assert isinstance(single["mm_processor_kwargs"]["fps"], float) and "mm_processor_kwargs" not in off
-    refusal = {"status": 400, "error": "fps must be of type float, got list"}
-    with ScriptedServer([ZOOM + "\\boxed{[4, 6]}", refusal]) as server:
-        with pytest.raises(BackendError, match="--video-fps single"):
-            ZoomAgent(backend_for(server), ZoomConfig(max_steps=2)).run(coded_video, "Q?", OPTIONS)
+def test_mp4_frames_are_lossless_and_odd_counts_padded():
+    from longlens.backends import wire
+
+    rng = np.random.default_rng(0)
+    frames = rng.integers(0, 256, (5, 56, 84, 3), dtype=np.uint8)
+    back, rate = mp4_in("data:video/mp4;base64," + base64.b64encode(wire.mp4_bytes(frames, 0.21)).decode())
+    assert rate == Fraction(21, 100) and float(rate) == 0.21
+    assert back.shape == (6, 56, 84, 3)  # padded to an even count with the last frame, as Qwen-VL pads
+    assert np.array_equal(back[:5], frames) and np.array_equal(back[5], frames[4])  # bit-exact
+    for fps in (29.97, 6.4, 1.07, 2.0, 0.03):
+        assert float(wire.container_rate(fps)) == fps
+
+
+def test_jpeg_and_images_formats(coded_video):
+    with ScriptedServer(["\\boxed{A}", "\\boxed{A}"]) as server:
+        ZoomAgent(backend_for(server, video_format="jpeg"), ZoomConfig(agent="no-zoom")).run(coded_video, "Q?", OPTIONS)
+        ZoomAgent(backend_for(server, frames_as_images=True), ZoomConfig(agent="no-zoom")).run(coded_video, "Q?",
+                                                                                             OPTIONS)
+    jpeg, images = (r["messages"][1]["content"] for r in server.requests)
+    frames = frames_in(next(p for p in jpeg if p["type"] == "video_url")["video_url"]["url"])
+    assert len(frames) == 40 and frames[0].size == (280, 168)
+    assert [(h, v) for _, h, v, _ in frames[0].layer] == [(1, 1)] * 3  # 4:4:4: no chroma subsampling (smears stamps)
+    assert sum(p["type"] == "image_url" for p in images) == 40
+    assert not any("mm_processor_kwargs" in r for r in server.requests)
+
+
+@pytest.mark.parametrize(("message", "fix"), [
+    ("The decoder prompt contains a(n) video item with 40500 embedding tokens, which exceeds the pre-allocated "
+     "encoder cache size 8960. Please reduce the input size or increase the encoder cache size by setting "
+     "--limit-mm-per-prompt at startup.", "--max-num-batched-tokens 40500"),
+    ("At most 1 video(s) may be provided in one prompt.", "--limit-mm-per-prompt"),
+    ("Per-request mm_processor_kwargs are disabled by default because of security concerns", "--trust-request-mm"),
+    ("This model's maximum context length is 8192 tokens. However, your prompt contains 9000", "--max-model-len"),
+])
+def test_refusals_name_the_server_flag(message, fix):
+    dump = "Failed to apply processor on data=" + repr(np.zeros((40, 3, 8, 8))) * 3
+    with ScriptedServer([{"status": 400, "error": dump + " " + message}]) as server:
+        with pytest.raises(BackendError) as info:
+            backend_for(server).generate((Message.text("user", "hi"),))
+    line = str(info.value)
+    assert fix in line and "\n" not in line and "array(" not in line and len(line) < 900
 
 
 def test_a_frame_set_is_encoded_once_while_it_is_sent_again(monkeypatch):
@@ -144,6 +191,7 @@ def test_a_frame_set_is_encoded_once_while_it_is_sent_again(monkeypatch):
     calls = []
     real = wire.jpeg_b64
     monkeypatch.setattr(wire, "jpeg_b64", lambda f, q=95: calls.append(1) or real(f, q))
+    assert wire.video_url(np.zeros((2, 8, 8, 3), np.uint8), fps=1.0).startswith("data:video/mp4;base64,")
     frames = np.zeros((3, 16, 16, 3), np.uint8)
     first = wire.video_url(frames)
     assert wire.video_url(frames) == first and len(calls) == 3

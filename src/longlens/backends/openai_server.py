@@ -2,19 +2,17 @@
 
 What reaches the server per request:
 
-* each video as one ``video_url`` JPEG sequence (see `wire.py`), or loose ``image_url`` frames with
-  ``frames_as_images``;
-* ``mm_processor_kwargs.fps``: the sampling rate of each video, in order — Qwen2.5-VL's processor turns it
-  into ``second_per_grid_ts`` (the temporal positions the checkpoints were trained with);
+* each video as one ``video_url`` item (`wire.py`): by default a lossless MP4 whose frame rate is the video's
+  sampling rate, so the server's loader gives every video its own rate (Qwen2.5-VL's ``second_per_grid_ts``)
+  with no per-request keyword arguments; or a JPEG sequence, or loose ``image_url`` frames (`video_format`);
 * a forced assistant prefix as a final assistant message with ``continue_final_message=True`` and
   ``add_generation_prompt=False`` (vLLM's chat API);
 * greedy decoding unless told otherwise.
 
-What vLLM cannot carry (documented in the README): the exact timestamp of each frame (it derives times
-from one fps per video; our frames are uniform in time to within the decode tolerance, and the red
-stamps carry the true second), and lossless pixels (frames travel as JPEG, quality 95). vLLM must be
-started with ``--limit-mm-per-prompt '{"video": 3}'`` (the fast view and two clips) and, on versions that
-cap JPEG sequences, ``--media-io-kwargs '{"video": {"num_frames": -1}}'``.
+With a vLLM server (``/v1/models`` says ``owned_by: vllm``) `check` probes once that the server counts the
+visual tokens of a known video as we do (`probe`), and every request then asks for the prompt's token ids
+(``return_token_ids``) so each call records the server's tokens per video beside ours. The serve command this
+was verified with is in the README and `scripts/vllm-cpu.sh`.
 """
 
 from __future__ import annotations
@@ -22,17 +20,23 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+import re
 import time
+
+import numpy as np
 
 from longlens._imports import require
 from longlens.backends.base import DEFAULT_GEN, Backend, BackendError, Completion, GenConfig, Usage
-from longlens.backends.wire import count_media, to_openai, video_fps
-from longlens.prompts.messages import Message, forced_prefix
+from longlens.backends.wire import VIDEO_FORMATS, count_media, to_openai
+from longlens.prompts.messages import Message, Text, Video, forced_prefix
 
 RETRYABLE_STATUS = {408, 409, 429, 500, 502, 503, 504}
-VIDEO_FPS = ("per-video", "single", "off")
-"""How ``mm_processor_kwargs.fps`` is sent: a list with one rate per video (transformers 4.x processors),
-the first video's rate only (processors that accept a single number, e.g. transformers 5.x), or not at all."""
+PROBES = ("auto", "on", "off")
+SERVE_FLAGS = ("--mm-processor-kwargs '{\"size\": {\"shortest_edge\": 784, \"longest_edge\": 12845056}}' "
+               "--media-io-kwargs '{\"video\": {\"num_frames\": -1, \"fps\": 30}}'")
+"""The vLLM flags that let our frames through as they are: the processor's pixel limits opened (frames already on
+the 28-pixel grid are not resized), and the video loader keeping every frame of a clip (it resamples clips to
+``fps``; 30 is its ceiling)."""
 
 
 class OpenAIBackend(Backend):
@@ -47,10 +51,11 @@ class OpenAIBackend(Backend):
         timeout_s: float = 600.0,
         retries: int = 3,
         backoff_s: float = 1.0,
+        video_format: str = "mp4",
         frames_as_images: bool = False,
-        video_fps: str = "per-video",
         jpeg_quality: int = 95,
         extra_body: dict | None = None,
+        probe: str = "auto",
     ):
         openai = require("openai", "openai", "the OpenAI-compatible backend")
         self._openai = openai
@@ -59,10 +64,17 @@ class OpenAIBackend(Backend):
         self.timeout_s = timeout_s
         self.retries = retries
         self.backoff_s = backoff_s
-        self.frames_as_images = frames_as_images
-        if video_fps not in VIDEO_FPS:
-            raise BackendError(f"video_fps must be one of {', '.join(VIDEO_FPS)}, got {video_fps!r}")
-        self.video_fps = video_fps
+        video_format = "images" if frames_as_images else video_format
+        if video_format not in VIDEO_FORMATS:
+            raise BackendError(f"--video-format must be one of {', '.join(VIDEO_FORMATS)}, got {video_format!r}")
+        if probe not in PROBES:
+            raise BackendError(f"probe must be one of {', '.join(PROBES)}, got {probe!r}")
+        self.video_format = video_format
+        self.frames_as_images = video_format == "images"
+        self.probe_mode = probe
+        self.owner: str | None = None
+        self.video_token_id: int | None = None
+        """The server's video placeholder token, learnt by the probe; then every request asks for token ids."""
         self.jpeg_quality = jpeg_quality
         self.extra_body = dict(extra_body or {})
         key = os.environ.get(api_key_env) or "EMPTY"
@@ -74,7 +86,8 @@ class OpenAIBackend(Backend):
     def check(self) -> None:
         """Ask /models: is the server there, and does it serve our model? Picks the only model if unset."""
         try:
-            served = [m.id for m in self.client.models.list(timeout=min(self.timeout_s, 30))]
+            cards = list(self.client.models.list(timeout=min(self.timeout_s, 30)))
+            served = [m.id for m in cards]
         except self._openai.APIConnectionError as exc:
             raise BackendError(
                 f"cannot reach an OpenAI-compatible server at {self.base_url} ({_cause(exc)}); "
@@ -90,12 +103,51 @@ class OpenAIBackend(Backend):
             self.model = served[0]
         elif self.model not in served:
             raise BackendError(f"model {self.model!r} is not served at {self.base_url}; it serves: {', '.join(served)}")
+        self.owner = next((getattr(m, "owned_by", None) for m in cards if m.id == self.model), None)
+        if self.probe_mode == "on" or (self.probe_mode == "auto" and self.owner == "vllm"):
+            if self.video_format != "images":
+                self.probe()
+
+    def probe(self) -> None:
+        """Check that the server counts a known video's visual tokens as we do, with two tiny requests.
+
+        Two videos of 8 frames at 8 fps, 56x56 and 112x84 pixels: 16 and 48 tokens in Qwen-VL's count, so the
+        two prompts must differ by 32 tokens. A server that resizes frames (its processor's default pixel
+        limits) or resamples clips (vLLM's loader takes 2 fps unless told otherwise) counts otherwise and is
+        refused with the flags that fix it. Learns the video placeholder token from the prompt's token ids
+        when the server returns them (vLLM's ``return_token_ids``)."""
+        counts, ids = [], []
+        for h, w in ((56, 56), (112, 84)):
+            video = Video(_probe_frames(8, h, w, fps=8.0), label="probe")
+            messages = (Message("user", (video, Text("Describe the video."))),)
+            body = self.request(messages, GenConfig(max_new_tokens=1))
+            body.setdefault("extra_body", {})["return_token_ids"] = True
+            try:
+                response = self.client.chat.completions.create(**body)
+            except self._openai.OpenAIError as exc:
+                raise self._failure(exc, messages)[1] from exc
+            usage = getattr(response, "usage", None)
+            counts.append(getattr(usage, "prompt_tokens", None))
+            ids.append(_prompt_ids(response))
+        if None in counts:
+            return  # the server reports no usage: nothing to compare
+        expected = 48 - 16
+        if counts[1] - counts[0] != expected:
+            raise BackendError(
+                f"{self.base_url} counts {counts[1] - counts[0]} more visual tokens for a 112x84 video than for a "
+                f"56x56 one of 8 frames at 8 fps, where the model's grid gives {expected}: the server resizes or "
+                f"resamples the frames LongLens sends. Start vLLM with {SERVE_FLAGS}")
+        if ids[0]:
+            values, runs = _runs(ids[0])
+            longest = int(np.argmax(runs))
+            if runs[longest] == 16:
+                self.video_token_id = int(values[longest])
 
     # ------------------------------------------------------------------ requests
     def request(self, messages: tuple[Message, ...], gen: GenConfig) -> dict:
         body: dict = {
             "model": self.model,
-            "messages": to_openai(messages, frames_as_images=self.frames_as_images, jpeg_quality=self.jpeg_quality),
+            "messages": to_openai(messages, video_format=self.video_format, jpeg_quality=self.jpeg_quality),
             "max_tokens": gen.max_new_tokens,
             "temperature": gen.temperature,
             "top_p": gen.top_p,
@@ -111,24 +163,33 @@ class OpenAIBackend(Backend):
             extra["ignore_eos"] = True  # vLLM / SGLang sampling parameter
         if forced_prefix(messages) is not None:
             extra.update(continue_final_message=True, add_generation_prompt=False)
-        fps = video_fps(messages)
-        if self.video_fps != "off" and fps and not self.frames_as_images:
-            value = fps if self.video_fps == "per-video" and len(fps) > 1 else fps[0]
-            extra.setdefault("mm_processor_kwargs", {})["fps"] = value
+        if self.video_token_id is not None:
+            extra["return_token_ids"] = True  # vLLM: the prompt's token ids, to count each video's tokens
         if extra:
             body["extra_body"] = extra
         return body
 
     def _completion(self, response, prefix: str, t0: float) -> Completion:
-        choice = response.choices[0]
+        choices = getattr(response, "choices", None)
+        if not choices or getattr(choices[0], "message", None) is None:
+            kind = "no choices" if isinstance(choices, list) else f"a {type(response).__name__} body"
+            raise _BadReply(f"{self.base_url} answered HTTP 200 with {kind} instead of a chat completion")
+        choice = choices[0]
         text = choice.message.content or ""
+        if not isinstance(text, str):
+            raise _BadReply(f"{self.base_url} answered a message whose content is not text")
         if prefix and text.startswith(prefix):  # some servers echo the continued message
             text = text[len(prefix) :]
         usage = response.usage
+        visual = None
+        if self.video_token_id is not None and (ids := _prompt_ids(response)):
+            values, runs = _runs(ids)
+            visual = tuple(int(r) for v, r in zip(values, runs, strict=True) if v == self.video_token_id)
         return Completion(
             text=text,
             prefix=prefix,
-            usage=Usage(getattr(usage, "prompt_tokens", None), getattr(usage, "completion_tokens", None)),
+            usage=Usage(getattr(usage, "prompt_tokens", None), getattr(usage, "completion_tokens", None),
+                        visual_tokens=visual),
             latency_s=time.perf_counter() - t0,
             model=response.model or self.model,
             finish_reason=choice.finish_reason,
@@ -137,6 +198,8 @@ class OpenAIBackend(Backend):
     def _failure(self, exc, messages) -> tuple[bool, BackendError]:
         """(retry?, the error to raise if we stop)."""
         o = self._openai
+        if isinstance(exc, _BadReply):
+            return True, BackendError(f"{exc} after {self.retries + 1} tries; check the server")
         if isinstance(exc, o.APITimeoutError):
             return True, BackendError(
                 f"{self.base_url} did not answer within {self.timeout_s:g} s after {self.retries + 1} tries; "
@@ -153,23 +216,8 @@ class OpenAIBackend(Backend):
                 return True, BackendError(
                     f"{self.base_url} failed with HTTP {exc.status_code} after {self.retries + 1} tries: {detail}"
                 )
-            lowered = detail.lower()
-            if "at most" in lowered or ("limit" in lowered and ("video" in lowered or "image" in lowered)):
-                media = count_media(messages, self.frames_as_images)
-                return False, BackendError(
-                    f"the server refused {media['video']} video(s) / {media['image']} image(s) in one prompt "
-                    f"({detail}); start vLLM with --limit-mm-per-prompt '{{\"video\": 3, \"image\": 0}}' or higher"
-                )
-            if "fps" in lowered:
-                return False, BackendError(
-                    f"the server's video processor rejected the per-video fps ({detail}); "
-                    "retry with --video-fps single (or off)"
-                )
-            if exc.status_code == 404:
-                return False, BackendError(
-                    f"HTTP 404 from {self.base_url}: {detail}; check --model and --base-url"
-                )
-            return False, BackendError(f"{self.base_url} rejected the request (HTTP {exc.status_code}): {detail}")
+            return False, BackendError(_refusal(self.base_url, exc.status_code, _detail(exc, None), messages,
+                                                self.video_format))
         raise exc
 
     def _delay(self, attempt: int) -> float:
@@ -182,7 +230,7 @@ class OpenAIBackend(Backend):
             t0 = time.perf_counter()
             try:
                 return self._completion(self.client.chat.completions.create(**body), prefix, t0)
-            except self._openai.OpenAIError as exc:
+            except (self._openai.OpenAIError, _BadReply) as exc:
                 retry, error = self._failure(exc, messages)
                 if not retry or attempt == self.retries:
                     raise error from exc
@@ -196,7 +244,7 @@ class OpenAIBackend(Backend):
             t0 = time.perf_counter()
             try:
                 return self._completion(await self.aclient.chat.completions.create(**body), prefix, t0)
-            except self._openai.OpenAIError as exc:
+            except (self._openai.OpenAIError, _BadReply) as exc:
                 retry, error = self._failure(exc, messages)
                 if not retry or attempt == self.retries:
                     raise error from exc
@@ -212,10 +260,77 @@ def _cause(exc) -> str:
     return str(cause or exc).splitlines()[0][:160]
 
 
-def _detail(exc) -> str:
+class _BadReply(Exception):
+    """A 200 answer that is not a chat completion (retried like a server error)."""
+
+
+_ARRAY = re.compile(r"array\(\[.*?\](?:, shape=\([\d, ]*\))?(?:, dtype=[\w.]+)?\)|\[\[[\d\s.,\[\]-]{40,}\]\]", re.S)
+
+
+def _detail(exc, limit: int | None = 400) -> str:
+    """The server's reason, in one line: the error message of the body, without array dumps (at most `limit`
+    characters: its start and its end, where vLLM puts the reason)."""
     body = getattr(exc, "body", None)
     msg = None
     if isinstance(body, dict):
         err = body.get("error")
-        msg = err.get("message") if isinstance(err, dict) else body.get("message")
-    return str(msg or exc).splitlines()[0][:300]
+        msg = err.get("message") if isinstance(err, dict) else body.get("message") or body.get("detail")
+    text = _ARRAY.sub("<array>", str(msg or exc))
+    text = " ".join(text.split())
+    return text if limit is None or len(text) <= limit else text[: limit // 2] + " ... " + text[-(limit // 2) :]
+
+
+def _refusal(url: str, status: int, detail: str, messages, video_format: str) -> str:
+    """One line for a request the server refused (4xx), naming the server flag or option that fixes it."""
+    low = detail.lower()
+    n = re.search(r"with (\d+) embedding tokens", detail)
+    detail = detail if len(detail) <= 400 else detail[:200] + " ... " + detail[-200:]
+    if "encoder cache" in low:
+        need = f" {n.group(1)}" if n else ""
+        return (f"{url}: a video has more visual tokens than vLLM's encoder cache holds ({detail}); start vLLM "
+                f"with --max-num-batched-tokens{need or ' N'} or more (it sizes the encoder cache) and a "
+                "--max-model-len that fits the prompt, or send fewer/smaller frames (--num-fast, --fast-res)")
+    if "mm_processor_kwargs" in low or "media_io_kwargs" in low:
+        return (f"{url} refuses per-request processor settings ({detail}); LongLens sends none by default: "
+                "remove them from --extra-body, or start vLLM with --trust-request-mm-kwargs")
+    if "may be provided in one" in low or "at most" in low or ("limit" in low and ("video" in low or "image" in low)):
+        media = count_media(messages, video_format == "images")
+        return (f"the server refused {media['video']} video(s) / {media['image']} image(s) in one prompt "
+                f"({detail}); start vLLM with --limit-mm-per-prompt '{{\"video\": 3, \"image\": 0}}' or higher")
+    if "maximum context length" in low or "max_model_len" in low or "too long" in low:
+        return (f"{url}: the prompt is longer than the server allows ({detail}); start vLLM with a larger "
+                "--max-model-len, or send fewer/smaller frames (--num-fast, --fast-res)")
+    if "fps" in low or "video" in low and ("decode" in low or "load" in low):
+        return (f"{url} could not read a video LongLens sent ({detail}); try --video-format jpeg (no per-video "
+                "rates) or images")
+    if status == 404:
+        return f"HTTP 404 from {url}: {detail}; check --model and --base-url"
+    return f"{url} rejected the request (HTTP {status}): {detail}"
+
+
+def _prompt_ids(response) -> list[int] | None:
+    """The prompt's token ids when the server returned them (vLLM's ``return_token_ids``)."""
+    ids = getattr(response, "prompt_token_ids", None)
+    if ids is None:
+        extra = getattr(response, "model_extra", None) or {}
+        ids = extra.get("prompt_token_ids")
+    return [int(i) for i in ids] if isinstance(ids, list) and all(isinstance(i, int) for i in ids) else None
+
+
+def _runs(ids: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """(value, length) of each run of equal consecutive token ids."""
+    a = np.asarray(ids)
+    starts = np.flatnonzero(np.r_[True, a[1:] != a[:-1]])
+    return a[starts], np.diff(np.r_[starts, len(a)])
+
+
+def _probe_frames(n: int, h: int, w: int, *, fps: float):
+    """A small synthetic frame set for the token-count probe (grey ramps; content does not matter)."""
+    from longlens.video import FramePlan, FrameSet
+
+    times = tuple(i / fps for i in range(n))
+    plan = FramePlan(kind="slow", indices=tuple(range(n)), times_s=times, height=h, width=w, sample_fps=fps,
+                     span_s=(0.0, n / fps))
+    frames = np.broadcast_to(np.linspace(0, 255, w, dtype=np.uint8)[None, None, :, None], (n, h, w, 3)).copy()
+    return FrameSet(frames=frames, indices=plan.indices, times_s=times, plan=plan, video_path="probe",
+                    video_id="probe")

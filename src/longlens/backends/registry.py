@@ -23,7 +23,8 @@ def make_backend(
     timeout_s: float = 600.0,
     retries: int = 3,
     frames_as_images: bool = False,
-    video_fps: str = "per-video",
+    video_format: str = "mp4",
+    probe: str = "auto",
     script: str | Path | None = None,
     model_path: str | Path | None = None,
     device: str | None = None,
@@ -45,7 +46,7 @@ def make_backend(
 
         def one(url: str) -> Backend:
             return OpenAIBackend(url, model, api_key_env=api_key_env, timeout_s=timeout_s, retries=retries,
-                                 frames_as_images=frames_as_images, video_fps=video_fps)
+                                 video_format="images" if frames_as_images else video_format, probe=probe)
 
         if endpoints:
             from longlens.backends.pool import PoolBackend

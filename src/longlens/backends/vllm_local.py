@@ -2,10 +2,11 @@
 
 `VLLMLocalBackend(llm)` wraps a ``vllm.LLM`` (for training, the one TRL builds and keeps in sync with the
 policy's weights). A request goes through ``LLM.chat`` in the same shape the OpenAI-compatible backend sends
-to a vLLM server: the messages of `backends.wire` (each video one JPEG-sequence ``video_url``), the videos'
-sampling rates as ``mm_processor_kwargs.fps`` (Qwen2.5-VL's ``second_per_grid_ts``), and a forced prefix as a
-final assistant message continued with ``continue_final_message``. vLLM is imported only when a request is
-made without a `sampling` factory (tests pass one).
+to a vLLM server: the messages of `backends.wire` (each video one lossless MP4 ``video_url`` whose frame rate
+is the video's sampling rate, so each video keeps its own ``second_per_grid_ts``), and a forced prefix as a
+final assistant message continued with ``continue_final_message``. The engine must be built with the
+settings of `ENGINE_KWARGS` (the server flags of the README), or vLLM resizes and resamples the frames. vLLM
+is imported only when a request is made without a `sampling` factory (tests pass one).
 """
 
 from __future__ import annotations
@@ -15,9 +16,16 @@ import time
 from collections.abc import Callable
 
 from longlens.backends.base import DEFAULT_GEN, Backend, BackendError, Completion, GenConfig, Usage
-from longlens.backends.wire import to_openai, video_fps
+from longlens.backends.wire import to_openai
 from longlens.errors import MissingExtraError
 from longlens.prompts.messages import Message, forced_prefix
+
+ENGINE_KWARGS = {
+    "mm_processor_kwargs": {"size": {"shortest_edge": 784, "longest_edge": 12845056}},
+    "media_io_kwargs": {"video": {"num_frames": -1, "fps": 30}},
+}
+"""``vllm.LLM(..., **ENGINE_KWARGS)``: frames on the 28-pixel grid pass unresized, clips are not resampled (the
+same as ``openai_server.SERVE_FLAGS`` for ``vllm serve``)."""
 
 
 def sampling_params():
@@ -56,9 +64,6 @@ class VLLMLocalBackend(Backend):
         prefix = forced_prefix(messages)
         kw: dict = {"use_tqdm": False, "add_generation_prompt": prefix is None,
                     "continue_final_message": prefix is not None}
-        fps = video_fps(messages)
-        if fps:
-            kw["mm_processor_kwargs"] = {"fps": fps if len(fps) > 1 else fps[0]}
         return to_openai(messages), kw
 
     def generate(self, messages: tuple[Message, ...], gen: GenConfig = DEFAULT_GEN) -> Completion:

@@ -1,9 +1,18 @@
 """Rendering messages to the OpenAI chat-completions wire format (as vLLM and SGLang accept it).
 
-A video part becomes ONE ``video_url`` item whose URL is a JPEG sequence,
-``data:video/jpeg;base64,<frame 1>,<frame 2>,...`` — the form vLLM accepts for already-decoded frames —
-because Qwen-VL checkpoints were trained on video input, not on loose images. With
-``frames_as_images`` (for servers without video support) each frame is an ``image_url`` instead.
+A video part becomes ONE ``video_url`` item (Qwen-VL checkpoints were trained on video input, not on loose
+images), in one of three formats (`VIDEO_FORMATS`):
+
+* ``mp4`` (default): the already-decoded, stamped frames as lossless PNG pictures in an MP4 whose frame rate
+  is the plan's sampling rate, exactly (``data:video/mp4;base64,...``). The server's own loader reads the rate
+  from the container, so every video of a prompt keeps its own rate (Qwen2.5-VL's ``second_per_grid_ts``, the
+  temporal positions) without any per-request keyword the server must be told to trust, and the pixels arrive
+  bit-exact (the red stamps included). An odd number of frames is padded with a copy of the last frame, as
+  the Qwen-VL processors pad it (vLLM's loader would drop it instead). Measured against vLLM 0.32 in
+  tests/test_vllm_server.py.
+* ``jpeg``: a JPEG sequence, ``data:video/jpeg;base64,<frame 1>,<frame 2>,...`` (JPEG quality 95, 4:4:4). It
+  carries no rate: vLLM gives every such video the server's ``--media-io-kwargs`` ``video.fps`` (default 1.0).
+* ``images``: each frame an ``image_url`` (servers without video input).
 """
 
 from __future__ import annotations
@@ -14,36 +23,78 @@ import threading
 import weakref
 from collections import OrderedDict
 from collections.abc import Sequence
+from fractions import Fraction
 
 import numpy as np
 from PIL import Image as PILImage
 
 from longlens.prompts.messages import Image, Message, Text, Video
 
+VIDEO_FORMATS = ("mp4", "jpeg", "images")
+
 
 def jpeg_b64(pixels: np.ndarray, quality: int = 95) -> str:
+    """A JPEG picture, base64: 4:4:4 (no chroma subsampling: PIL's default 4:2:0 smears the red stamps)."""
     buf = io.BytesIO()
-    PILImage.fromarray(np.ascontiguousarray(pixels)).save(buf, format="JPEG", quality=quality)
+    PILImage.fromarray(np.ascontiguousarray(pixels)).save(buf, format="JPEG", quality=quality, subsampling=0)
     return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def container_rate(fps: float) -> Fraction:
+    """The MP4 frame rate that reads back as `fps` (plans round rates to 2 decimals: 0.21 -> 21/100)."""
+    if not fps > 0:
+        raise ValueError(f"a video's sampling rate must be positive, got {fps}")
+    rate = Fraction(fps).limit_denominator(1_000_000)
+    if float(rate) != float(fps):
+        rate = Fraction(fps)
+    return rate
+
+
+def mp4_bytes(frames: np.ndarray, fps: float, *, temporal_patch: int = 2) -> bytes:
+    """`frames` (T, H, W, 3) uint8 as lossless PNG pictures in an MP4 at exactly `fps` frames per second.
+
+    T is padded to a multiple of `temporal_patch` with copies of the last frame (what the Qwen-VL processors
+    do with a short last group; vLLM's loader would drop the odd frame instead)."""
+    import av  # PyAV: a core dependency (the video layer decodes with it)
+
+    n, h, w = frames.shape[:3]
+    pad = (-n) % temporal_patch
+    rate = container_rate(fps)
+    buf = io.BytesIO()
+    with av.open(buf, "w", format="mp4") as out:
+        stream = out.add_stream("png", rate=rate)
+        stream.width, stream.height, stream.pix_fmt = w, h, "rgb24"
+        stream.codec_context.time_base = 1 / rate
+        for i in range(n + pad):
+            picture = av.VideoFrame.from_ndarray(np.ascontiguousarray(frames[min(i, n - 1)]), format="rgb24")
+            picture.pts = i
+            for packet in stream.encode(picture):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return buf.getvalue()
 
 
 class _Encoded:
     """The last few encoded videos, by array identity: a zoom step re-sends the fast view of the step before,
-    and questions on one video share its frames, so each frame set is JPEG-encoded once, not once per call."""
+    and questions on one video share its frames, so each frame set is encoded once, not once per call."""
 
     def __init__(self, keep: int = 8):
         self.keep = keep
         self.items: OrderedDict[tuple[int, int], tuple[weakref.ref, str]] = OrderedDict()
         self.lock = threading.Lock()
 
-    def get(self, frames: np.ndarray, quality: int) -> str:
-        key = (id(frames), quality)
+    def get(self, frames: np.ndarray, quality: int, fps: float | None = None) -> str:
+        key = (id(frames), quality, fps)
         with self.lock:
             hit = self.items.get(key)
             if hit is not None and hit[0]() is frames:  # the same live array, not a new one at a reused address
                 self.items.move_to_end(key)
                 return hit[1]
-        url = "data:video/jpeg;base64," + ",".join(jpeg_b64(f, quality) for f in frames)
+        if fps is None:
+            url = "data:video/jpeg;base64," + ",".join(jpeg_b64(f, quality) for f in frames)
+        else:
+            url = "data:video/mp4;base64," + base64.b64encode(mp4_bytes(frames, fps)).decode("ascii")
         with self.lock:
             self.items[key] = (weakref.ref(frames), url)
             while len(self.items) > self.keep:
@@ -54,13 +105,19 @@ class _Encoded:
 _ENCODED = _Encoded()
 
 
-def video_url(frames: np.ndarray, quality: int = 95) -> str:
-    """A JPEG-sequence data URL of `frames` (kept for reuse while the same array is sent again; frames are
-    never written to after decoding)."""
-    return _ENCODED.get(frames, quality)
+def video_url(frames: np.ndarray, quality: int = 95, fps: float | None = None) -> str:
+    """A data URL of `frames`: an MP4 at `fps` (lossless), or a JPEG sequence when `fps` is None. Kept for
+    reuse while the same array is sent again (frames are never written to after decoding)."""
+    return _ENCODED.get(frames, quality, fps)
 
 
-def to_openai(messages: Sequence[Message], *, frames_as_images: bool = False, jpeg_quality: int = 95) -> list[dict]:
+def to_openai(messages: Sequence[Message], *, video_format: str = "mp4", jpeg_quality: int = 95,
+              frames_as_images: bool = False) -> list[dict]:
+    """The chat messages of the OpenAI API, each video in `video_format` (see the module's notes)."""
+    if frames_as_images:
+        video_format = "images"
+    if video_format not in VIDEO_FORMATS:
+        raise ValueError(f"video format must be one of {', '.join(VIDEO_FORMATS)}, got {video_format!r}")
     out = []
     for m in messages:
         if m.role in ("system", "assistant") or all(isinstance(p, Text) for p in m.parts):
@@ -70,8 +127,10 @@ def to_openai(messages: Sequence[Message], *, frames_as_images: bool = False, jp
         for p in m.parts:
             if isinstance(p, Text):
                 content.append({"type": "text", "text": p.text})
-            elif isinstance(p, Video) and not frames_as_images:
-                content.append({"type": "video_url", "video_url": {"url": video_url(p.frames.frames, jpeg_quality)}})
+            elif isinstance(p, Video) and video_format != "images":
+                fps = p.frames.plan.sample_fps if video_format == "mp4" else None
+                content.append({"type": "video_url",
+                                "video_url": {"url": video_url(p.frames.frames, jpeg_quality, fps)}})
             elif isinstance(p, Video):
                 for f in p.frames.frames:
                     url = "data:image/jpeg;base64," + jpeg_b64(f, jpeg_quality)

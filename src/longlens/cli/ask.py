@@ -7,10 +7,9 @@ import time
 from pathlib import Path
 
 from longlens.agents.trace import Trace
-from longlens.agents.zoom import AGENTS, ZoomAgent, ZoomConfig
-from longlens.backends.base import GenConfig
-from longlens.backends.registry import BACKENDS, make_backend
+from longlens.agents.zoom import AGENTS, ZoomAgent
 from longlens.cli._common import add_cache_options, cache_from, human_count
+from longlens.cli.backend_options import add_backend_options, add_zoom_options, backend_from, zoom_config_from
 from longlens.cli.roles import add_navigate_options, navigate_agent
 from longlens.video import default_cache_dir
 
@@ -25,41 +24,8 @@ def add_parser(sub, name):
     p.add_argument("--agent", choices=(*AGENTS, "navigate"), default="zoom",
                    help="zoom (default; LOVE-R1), a zoom baseline, or navigate (LongVideo-R1: a text model walks "
                         "a caption tree; give the roles below)")
-    p.add_argument("--backend", choices=BACKENDS, default="offline",
-                   help="offline (embedded, default), openai (any OpenAI-compatible server), "
-                        "hf (a local transformers model), scripted")
-    p.add_argument("--base-url", default="http://127.0.0.1:8000/v1", help="openai backend: server URL")
-    p.add_argument("--model", help="openai backend: model name (default: the only one served)")
-    p.add_argument("--api-key-env", default="OPENAI_API_KEY", help="environment variable holding the API key")
-    p.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for one reply (default 600)")
-    p.add_argument("--frames-as-images", action="store_true", help="send frames as images, for servers without video")
-    p.add_argument("--video-fps", choices=["per-video", "single", "off"], default="per-video",
-                   help="openai backend: send each video's sampling rate (default), only the first, or none")
-    p.add_argument("--script", help="scripted backend: JSON list of replies")
-    hf = p.add_argument_group("hf backend (in-process transformers)")
-    hf.add_argument("--model-path", metavar="DIR", help="local model folder (Qwen2-VL, Qwen2.5-VL, Qwen3-VL, LOVE-R1)")
-    hf.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
-    hf.add_argument("--dtype", choices=["auto", "bfloat16", "float16", "float32"], default="auto",
-                    help="weights dtype (default auto: bfloat16 on GPU, float32 on CPU)")
-    hf.add_argument("--attn-implementation", help="passed to from_pretrained (e.g. sdpa, flash_attention_2, eager)")
-    hf.add_argument("--no-kv-reuse", action="store_true",
-                    help="recompute the fast view's KV cache at every step instead of reusing it")
-    hf.add_argument("--rope", choices=["trained", "transformers"], default="trained",
-                    help="Qwen2/2.5-VL positions: the rule the checkpoints were trained with (default) or the "
-                         "installed transformers' rule")
-    p.add_argument("--max-steps", type=int, default=3, help="generations at most; the last is forced (default 3)")
-    p.add_argument("--template", choices=["a", "b", "c"], default="c", help="video template (default c)")
-    p.add_argument("--num-fast", type=int, default=768, metavar="N", help="fast-view frames at most (default 768)")
-    p.add_argument("--fast-res", type=int, default=32, metavar="TOKENS",
-                   help="fast-view pixel budget per frame, in 28x28 tokens (default 32)")
-    p.add_argument("--num-slow", type=int, default=32, metavar="N", help="frames per zoom-in clip at most (default 32)")
-    p.add_argument("--slow-res", type=int, default=256, metavar="TOKENS",
-                   help="zoom-in clip pixel budget per frame, in 28x28 tokens (default 256)")
-    p.add_argument("--profile", default="love-r1", help="prompt profile (default love-r1)")
-    p.add_argument("--fast-mode", choices=["nearest", "accurate"], default="nearest",
-                   help="fast-view decoding: nearest (default, cheapest frame within half an interval) or "
-                        "accurate (the exact frames the reference samples)")
-    p.add_argument("--max-new-tokens", type=int, default=2048)
+    add_backend_options(p)
+    add_zoom_options(p)
     p.add_argument("--trace", help="write the trace here (default: a file under the cache folder)")
     p.add_argument("--json", action="store_true", help="print the whole trace as JSON")
     add_navigate_options(p)
@@ -106,16 +72,8 @@ def run(args) -> int:
     if args.agent == "navigate":
         return run_navigate(args)
     cache = cache_from(args)
-    backend = make_backend(args.backend, base_url=args.base_url, model=args.model, api_key_env=args.api_key_env,
-                           timeout_s=args.timeout, frames_as_images=args.frames_as_images,
-                           video_fps=args.video_fps, script=args.script, model_path=args.model_path,
-                           device=args.device, dtype=args.dtype, attn_implementation=args.attn_implementation,
-                           kv_reuse=not args.no_kv_reuse, rope=args.rope)
-    backend.check()
-    config = ZoomConfig(agent=args.agent, max_steps=args.max_steps, template=args.template, profile=args.profile,
-                        fast_frames=args.num_fast, fast_budget=args.fast_res * 28 * 28, slow_frames=args.num_slow,
-                        slow_budget=args.slow_res * 28 * 28,
-                        fast_mode=args.fast_mode, gen=GenConfig(max_new_tokens=args.max_new_tokens))
+    backend = backend_from(args)
+    config = zoom_config_from(args)
     trace = ZoomAgent(backend, config, cache=cache).run(args.video, args.question, tuple(args.option))
     path = Path(args.trace) if args.trace else _default_trace_path(cache, trace)
     trace.save(path)

@@ -56,9 +56,8 @@ def _bench_options(p) -> None:
 
 
 def add_builders(tools) -> None:
-    from longlens.backends.pool import BALANCE
-    from longlens.backends.registry import BACKENDS
     from longlens.cli._common import add_cache_options
+    from longlens.cli.backend_options import add_backend_options, add_transport_options, add_zoom_options
     from longlens.cli.roles import add_role_options
 
     c = tools.add_parser("captions", help="caption fixed-length clips of a benchmark's videos (cached)",
@@ -69,6 +68,7 @@ def add_builders(tools) -> None:
     c.add_argument("--out", required=True, metavar="STORE", help="caption store folder (created; reused)")
     c.add_argument("--clip-s", type=float, default=10.0, help="clip length in seconds (default 10)")
     add_role_options(c, roles=("caption",))
+    add_transport_options(c)
     add_cache_options(c)
 
     t = tools.add_parser("cot", help="teacher CoTs (zoom-in from captions, answer from frames) -> CoT rows",
@@ -82,16 +82,13 @@ def add_builders(tools) -> None:
     t.add_argument("--teacher-url", required=True, metavar="URL", help="OpenAI-compatible server, e.g. "
                                                                        "https://api.example.com/v1")
     t.add_argument("--teacher-model", help="model name there (default: the only one served)")
-    t.add_argument("--api-key-env", default="OPENAI_API_KEY", help="environment variable holding the API key")
-    t.add_argument("--frames-as", choices=["images", "video"], default="images",
-                   help="answer CoTs: send frames as images (default; hosted APIs) or as one video")
     t.add_argument("--out", required=True, metavar="ROWS", help="CoT rows (JSON lines; appended, resumable)")
     t.add_argument("--kinds", default="zoom,answer", help="which CoTs: zoom, answer or both (default)")
     t.add_argument("--tries", type=int, default=3, help="candidates asked per CoT at most (default 3)")
     t.add_argument("--temperature", type=float, default=1.0, help="teacher sampling temperature (default 1.0)")
     t.add_argument("--max-new-tokens", type=int, default=2048)
-    t.add_argument("--timeout", type=float, default=600.0)
-    t.add_argument("--retries", type=int, default=3, help="retries of a failing request (default 3)")
+    add_transport_options(t)
+    t.set_defaults(video_format="images")  # answer CoTs: hosted teachers take frames as images
     add_cache_options(t)
 
     m = tools.add_parser("mine", help="hard-example mining: keep questions the policy gets right sometimes",
@@ -104,16 +101,8 @@ def add_builders(tools) -> None:
     m.add_argument("--temperature", type=float, default=1.0, help="sampling temperature (default 1.0)")
     m.add_argument("--top-k", type=int, default=50, help="top-k sampling (default 50; 0: off)")
     m.add_argument("--seed", type=int, default=0, help="seed of the first rollout (rollout r: seed + r)")
-    m.add_argument("--backend", choices=BACKENDS, default="offline")
-    m.add_argument("--base-url", default="http://127.0.0.1:8000/v1")
-    m.add_argument("--endpoints", metavar="URL1,URL2,...", help="openai backend: several servers of one model")
-    m.add_argument("--balance", choices=BALANCE, default="least-busy")
-    m.add_argument("--model")
-    m.add_argument("--model-path", metavar="DIR", help="hf backend: local model folder")
-    m.add_argument("--script", help="scripted backend: JSON list of replies")
-    m.add_argument("--timeout", type=float, default=600.0)
-    m.add_argument("--max-steps", type=int, default=3, help="zoom loop steps of general rollouts (default 3)")
-    m.add_argument("--max-new-tokens", type=int, default=1536, help="per step (default 1536, the reference's)")
+    add_backend_options(m)
+    add_zoom_options(m, max_new_tokens=1536)
     add_cache_options(m)
 
 
@@ -201,6 +190,7 @@ def run_captions(args) -> int:
 def run_cot(args) -> int:
     from longlens.backends.registry import make_backend
     from longlens.cli._common import cache_from
+    from longlens.cli.backend_options import openai_options
     from longlens.train.teacher import Teacher, TeacherConfig, make_cots
 
     kinds = tuple(k.strip() for k in args.kinds.split(",") if k.strip())
@@ -210,9 +200,7 @@ def run_cot(args) -> int:
         raise LongLensError("zoom CoTs are written from clip captions: give --captions STORE (made by `longlens data "
                             "captions`), or --kinds answer")
     samples = _samples(args)
-    backend = make_backend("openai", base_url=args.teacher_url, model=args.teacher_model, timeout_s=args.timeout,
-                           retries=args.retries, api_key_env=args.api_key_env,
-                           frames_as_images=args.frames_as == "images")
+    backend = make_backend("openai", base_url=args.teacher_url, model=args.teacher_model, **openai_options(args))
     backend.check()
     teacher = Teacher(backend, args.captions, config, videos_root=_videos_root(args, samples), cache=cache_from(args),
                       source=f"{args.bench}:teacher {backend.model}")
@@ -226,24 +214,20 @@ def run_cot(args) -> int:
 
 
 def run_mine(args) -> int:
-    from longlens.agents.zoom import ZoomConfig
-    from longlens.backends.registry import make_backend
     from longlens.cli._common import cache_from
+    from longlens.cli.backend_options import backend_from, zoom_config_from
     from longlens.train.mining import MineConfig, Miner, mine
 
     if args.rollouts < 2:
         raise LongLensError(f"--rollouts must be 2 or more (a question is kept when they disagree), "
                             f"got {args.rollouts}")
     samples = _samples(args)
-    endpoints = [u.strip() for u in (args.endpoints or "").split(",") if u.strip()] or None
-    backend = make_backend(args.backend, base_url=args.base_url, model=args.model, timeout_s=args.timeout,
-                           script=args.script, model_path=args.model_path, endpoints=endpoints, balance=args.balance)
-    backend.check()
+    backend = backend_from(args)
     if backend.name == "offline":
         print("note: the offline backend does not sample, so its rollouts agree and no question is kept",
               file=sys.stderr)
     config = MineConfig(rollouts=args.rollouts, temperature=args.temperature, top_k=args.top_k or None,
-                        max_new_tokens=args.max_new_tokens, seed=args.seed, zoom=ZoomConfig(max_steps=args.max_steps))
+                        max_new_tokens=args.max_new_tokens, seed=args.seed, zoom=zoom_config_from(args))
     miner = Miner(backend, config, cache=cache_from(args), videos_root=_videos_root(args, samples),
                   source=f"{args.bench}:{backend.describe()}")
     counts = mine(samples, miner, args.out, concurrency=args.concurrency, progress=_every(10, "questions"))

@@ -7,15 +7,13 @@ import time
 from pathlib import Path
 
 from longlens.agents.trace import Trace
-from longlens.agents.zoom import AGENTS, ZoomAgent, ZoomConfig
-from longlens.backends.base import GenConfig
-from longlens.backends.pool import BALANCE
-from longlens.backends.registry import BACKENDS, make_backend
+from longlens.agents.zoom import AGENTS, ZoomAgent
 from longlens.bench.adapters import LOADERS
 from longlens.bench.metrics import summarize
 from longlens.bench.sample import Sample
 from longlens.bench.scorers import EXTRACTORS, POLICIES
 from longlens.cli._common import add_cache_options, benchmark_samples, cache_from
+from longlens.cli.backend_options import add_backend_options, add_zoom_options, backend_from, zoom_config_from
 from longlens.cli.roles import add_navigate_options, navigate_agent
 from longlens.errors import LongLensError
 from longlens.prompts.zoom import LETTERS
@@ -32,18 +30,8 @@ def add_parser(sub, name):
     p.add_argument("--out", required=True, metavar="RUN_DIR", help="run folder (created; reused to resume)")
     p.add_argument("--agent", choices=(*AGENTS, "navigate"), default="zoom",
                    help="zoom (default), a zoom baseline, or navigate (give its roles below)")
-    p.add_argument("--backend", choices=BACKENDS, default="offline")
-    p.add_argument("--base-url", default="http://127.0.0.1:8000/v1")
-    p.add_argument("--endpoints", metavar="URL1,URL2,...",
-                   help="openai backend: several servers of one model, calls spread over them (instead of --base-url)")
-    p.add_argument("--balance", choices=BALANCE, default="least-busy",
-                   help="how calls are spread over --endpoints: least-busy (default) or round-robin")
-    p.add_argument("--model")
-    p.add_argument("--model-path", metavar="DIR", help="hf backend: local model folder")
-    p.add_argument("--script", help="scripted backend: JSON list of replies")
-    p.add_argument("--timeout", type=float, default=600.0)
-    p.add_argument("--max-steps", type=int, default=3)
-    p.add_argument("--max-new-tokens", type=int, default=2048)
+    add_backend_options(p)
+    add_zoom_options(p)
     p.add_argument("--limit", type=int, help="the first N questions only")
     p.add_argument("--concurrency", type=int, default=1,
                    help="questions in flight (default 1); questions on one video share its decoded frames")
@@ -83,14 +71,18 @@ def extractor_for(bench: str, name: str) -> str:
 
 
 def zoom_agent(args, cache) -> tuple[ZoomAgent, dict]:
-    endpoints = [u.strip() for u in (args.endpoints or "").split(",") if u.strip()] or None
-    backend = make_backend(args.backend, base_url=args.base_url, model=args.model, timeout_s=args.timeout,
-                           script=args.script, model_path=args.model_path, endpoints=endpoints, balance=args.balance)
-    backend.check()
-    zoom = ZoomConfig(agent=args.agent, max_steps=args.max_steps, gen=GenConfig(max_new_tokens=args.max_new_tokens))
-    config = {"backend": backend.describe(),
+    backend = backend_from(args)
+    zoom = zoom_config_from(args)
+    config = {"backend": backend.describe(), "transport": transport_config(backend),
               "zoom": {k: v for k, v in zoom.__dict__.items() if k not in ("policy", "gen")}}
     return ZoomAgent(backend, zoom, cache=cache), config
+
+
+def transport_config(backend) -> dict | None:
+    """How videos reached the model server (recorded in the run config): format and the probe's result."""
+    if getattr(backend, "video_format", None) is None:
+        return None
+    return {"video_format": backend.video_format, "probed": getattr(backend, "video_token_id", None) is not None}
 
 
 def navigate_eval_agent(args, cache):

@@ -35,6 +35,9 @@ def add_role_options(p: argparse.ArgumentParser, roles=ROLES) -> None:
         if role != "reasoning":
             g.add_argument(f"--{role}-offline", action="store_true",
                            help="the embedded offline backend (on-screen text, vivid objects, colours; no weights)")
+            g.add_argument(f"--{role}-max-new-tokens", type=int, metavar="N",
+                           help="tokens per " + ("caption (default: the profile's, 2048 offline / 1024 online)"
+                                                 if role == "caption" else "video_qa answer (default 1024)"))
 
 
 def role_backend(args: argparse.Namespace, role: str, *, timeout_s: float = 600.0) -> Backend | None:
@@ -51,7 +54,12 @@ def role_backend(args: argparse.Namespace, role: str, *, timeout_s: float = 600.
         backend.check()
         return backend
     if url:
-        backend = make_backend("openai", base_url=url, model=getattr(args, f"{role}_model", None), timeout_s=timeout_s)
+        from longlens.cli.backend_options import openai_options
+
+        transport = {**openai_options(args), "timeout_s": timeout_s}
+        if role == "reasoning":
+            transport["probe"] = "off"  # a text model: no video to count
+        backend = make_backend("openai", base_url=url, model=getattr(args, f"{role}_model", None), **transport)
         backend.check()
         return backend
     if path and role == "reasoning":
@@ -103,9 +111,11 @@ def navigate_agent(args: argparse.Namespace, cache):
     if roles["caption"] is None and not args.caption_model:
         raise LongLensError("the navigate agent needs captions: --caption-url URL for a caption model, or "
                             "--caption-model NAME to read a tree built or imported earlier")
-    captions = CaptionSettings(online=args.online_captions, width=args.width, min_width=args.min_width)
+    captions = CaptionSettings(online=args.online_captions, width=args.width, min_width=args.min_width,
+                               max_tokens=args.caption_max_new_tokens)
     config = NavigateConfig(max_rounds=args.max_rounds, on_invalid=args.on_invalid, require_think=args.require_think,
                             videoqa_needs_caption=args.videoqa_rule, captions=captions,
-                            gen=GenConfig(max_new_tokens=args.max_new_tokens))
+                            gen=GenConfig(max_new_tokens=args.max_new_tokens),
+                            videoqa_gen=GenConfig(max_new_tokens=args.videoqa_max_new_tokens or 1024))
     return NavigateAgent(roles["reasoning"], caption=roles["caption"], videoqa=roles["videoqa"], config=config,
                          cache=cache, caption_model=args.caption_model), roles

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from longlens.agents.captions import CaptionSettings, CaptionTree
 from longlens.cli._common import add_cache_options, cache_from
+from longlens.cli.backend_options import add_transport_options
 from longlens.cli.roles import add_role_options, role_backend
 from longlens.errors import LongLensError
 from longlens.prompts.navigate import seconds
@@ -28,6 +29,7 @@ def add_parser(sub, name):
     p.add_argument("--width", type=int, help="tree width (default: the cube-root rule)")
     p.add_argument("--min-width", type=int, help="lowest width of the cube-root rule (MLVU: 3)")
     add_role_options(p, roles=("caption",))
+    add_transport_options(p)
     add_cache_options(p)
     return p
 
@@ -38,7 +40,7 @@ def run(args) -> int:
     if backend is None and not args.caption_model:
         raise LongLensError("name the captions: --caption-url URL (a caption model) or --caption-model NAME")
     settings = CaptionSettings(online=args.online_captions, width=args.width, min_width=args.min_width,
-                               concurrency=args.concurrency)
+                               concurrency=args.concurrency, max_tokens=args.caption_max_new_tokens)
     info = open_video(args.video, cache=cache)
     tree = CaptionTree.open(info, backend, settings, cache=cache, model=args.caption_model)
     t = tree.tree

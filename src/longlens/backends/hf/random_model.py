@@ -8,6 +8,9 @@ pixel limits let our frames through unchanged. Architectures:
 * ``tiny`` / ``tiny-qwen3``: a few hundred thousand parameters (Qwen2.5-VL / Qwen3-VL); seconds on a CPU.
 * ``small``: a Qwen2.5-VL of about 3 M parameters (4 + 4 layers, width 256/128), for CPU benchmarks where
   the model's arithmetic, not Python, should dominate.
+* ``vllm``: a Qwen2.5-VL of about 4 M parameters whose attention heads are 64 wide in both towers (vLLM's CPU
+  attention kernels take head sizes of 32 and up), for real vLLM servers in tests and deployment smoke tests:
+  ``python -m longlens.backends.hf.random_model OUT_DIR --arch vllm``.
 * ``qwen2.5-vl-7b``: the Qwen2.5-VL-7B-Instruct architecture (layer sizes, heads, mRoPE sections, vision
   tower, vocabulary size) with random weights, for speed and memory measurements. Its tokenizer is the
   small local one; generated ids beyond it decode to nothing, so benchmarks fix the generation length.
@@ -30,7 +33,7 @@ SPECIALS = (
 )
 """Qwen2.5's special tokens, in the order of the released tokenizers (ids 0..21 here)."""
 
-ARCHS = ("tiny", "tiny-qwen3", "small", "qwen2.5-vl-7b")
+ARCHS = ("tiny", "tiny-qwen3", "small", "vllm", "qwen2.5-vl-7b")
 
 # A chat template written for these folders. It renders the same chat format as the released Qwen-VL
 # templates: a default system turn, <|im_start|>role\n ... <|im_end|>\n, one vision placeholder per
@@ -93,6 +96,12 @@ def _text_config(arch: str, vocab: int, ids: dict) -> dict:
                     tie_word_embeddings=False, rms_norm_eps=1e-6,
                     rope_parameters={"rope_type": "default", "rope_theta": 1e6, "mrope_section": [16, 24, 24]},
                     **common)
+    if arch == "vllm":
+        return dict(vocab_size=vocab, hidden_size=128, intermediate_size=256, num_hidden_layers=2,
+                    num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=65536,
+                    tie_word_embeddings=False,
+                    rope_parameters={"rope_type": "default", "rope_theta": 1e6, "mrope_section": [8, 12, 12]},
+                    **common)
     if arch == "small":
         return dict(vocab_size=vocab, hidden_size=256, intermediate_size=704, num_hidden_layers=4,
                     num_attention_heads=8, num_key_value_heads=2, max_position_embeddings=65536,
@@ -118,6 +127,10 @@ def _vision_config(arch: str) -> dict:
     if arch == "small":
         return dict(depth=4, hidden_size=128, intermediate_size=256, num_heads=4, out_hidden_size=256, patch_size=14,
                     spatial_merge_size=2, temporal_patch_size=2, window_size=112, fullatt_block_indexes=[3],
+                    tokens_per_second=2, hidden_act="silu")
+    if arch == "vllm":
+        return dict(depth=2, hidden_size=128, intermediate_size=256, num_heads=2, out_hidden_size=128, patch_size=14,
+                    spatial_merge_size=2, temporal_patch_size=2, window_size=112, fullatt_block_indexes=[1],
                     tokens_per_second=2, hidden_act="silu")
     if arch == "tiny-qwen3":
         return dict(depth=2, hidden_size=64, intermediate_size=128, num_heads=4, out_hidden_size=64, patch_size=16,
@@ -216,3 +229,26 @@ def make_random_text_model(path: str | Path, *, seed: int = 0):
     model.save_pretrained(path)
     tok.save_pretrained(path)
     return model, tok
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m longlens.backends.hf.random_model OUT_DIR [--arch NAME] [--seed N]``: write a random model folder."""
+    import argparse
+
+    p = argparse.ArgumentParser(prog="python -m longlens.backends.hf.random_model",
+                                description="Write a random-weight Qwen-VL model folder (no downloads). Its output "
+                                            "is noise: it tests plumbing, shapes, positions and costs.")
+    p.add_argument("out", help="folder to write (created)")
+    p.add_argument("--arch", "--preset", choices=ARCHS, default="vllm",
+                   help="architecture (default vllm: servable by vLLM, also on its CPU build)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--dtype", choices=["float32", "bfloat16", "float16"], default="float32")
+    args = p.parse_args(argv)
+    make_random_model(args.out, args.arch, seed=args.seed, dtype=args.dtype,
+                      save_weights=args.arch != "qwen2.5-vl-7b")
+    print(args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
