@@ -6,7 +6,6 @@ import asyncio
 import base64
 import io
 import socket
-
 from fractions import Fraction
 
 import av

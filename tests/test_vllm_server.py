@@ -166,6 +166,7 @@ def test_ask_unified_zoom_two_videos_of_different_rates(vllm, coded_video, tmp_p
     for step in steps:  # the server charged exactly the visual tokens we sent
         assert step["media_tokens"] == [v["visual_tokens"] for m in step["prompt"] for v in m["content"]
                                         if v["type"] == "video"]
+        assert step["expected_visual_tokens"] == sum(step["media_tokens"])
         assert step["prompt_tokens"] > sum(step["media_tokens"])
 
 
@@ -176,10 +177,10 @@ class _Override(Backend):
         self.inner, self.replies, self.model = inner, list(replies), inner.model
         self.completions = []
 
-    def generate(self, messages, gen=GenConfig()):
+    def generate(self, messages, gen=None):
         from dataclasses import replace
 
-        c = self.inner.generate(messages, replace(gen, max_new_tokens=2))
+        c = self.inner.generate(messages, replace(gen or GenConfig(), max_new_tokens=2))
         self.completions.append(c)
         return replace(c, text=self.replies.pop(0))
 
@@ -222,5 +223,6 @@ def test_eval_with_four_in_flight(vllm, tmp_path):
     assert r.returncode == 0, r.stderr
     summary = json.loads((out / "summary.json").read_text())
     assert summary["answered"] == summary["questions"] == 2
+    assert summary["cost"]["total"]["token_mismatches"] == 0 and "warning" not in r.stdout
     config = json.loads((out / "config.json").read_text())["config"]
     assert config["transport"] == {"video_format": "mp4", "probed": True}

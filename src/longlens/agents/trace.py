@@ -37,7 +37,11 @@ class Step:
     cached_tokens: int | None = None
     """Prompt tokens the backend served from a kept KV cache (the hf backend's prefix reuse)."""
     media_tokens: list[int] | None = None
-    """Tokens of each video/image as the model's processor counted them, when the backend reports it."""
+    """Tokens of each video/image as the model's processor counted them, when the backend reports it (the hf
+    backend; a vLLM server, from the prompt's token ids)."""
+    expected_visual_tokens: int | None = None
+    """LongLens's own count of the prompt's visual tokens (frames x grid), beside `media_tokens`: a difference
+    means the model saw other frames or sizes than were sent (counted in ``totals["token_mismatches"]``)."""
     timings: dict | None = None
     """The backend's own breakdown of `latency_s` (process_s, prefill_s, decode_s ...), when it has one."""
     latency_s: float = 0.0
@@ -83,12 +87,15 @@ class Trace:
     def from_dict(cls, data: dict) -> Trace:
         if data.get("version") != TRACE_VERSION:
             raise ValueError(f"trace version {data.get('version')} is not {TRACE_VERSION}")
-        steps = [Step(**s) for s in data["steps"]]
+        steps = [Step(**{k: v for k, v in s.items() if k in _STEP_FIELDS}) for s in data["steps"]]
         return cls(**{**data, "steps": steps})
 
     @classmethod
     def load(cls, path: str | Path) -> Trace:
         return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+
+
+_STEP_FIELDS = set(Step.__dataclass_fields__)
 
 
 def totals(steps: list[Step], wall_s: float) -> dict:
@@ -102,4 +109,6 @@ def totals(steps: list[Step], wall_s: float) -> dict:
         "model_s": round(sum(s.latency_s for s in steps), 3),
         "wall_s": round(wall_s, 3),
         "errors": sum(1 for s in steps if s.error),
+        "token_mismatches": sum(1 for s in steps if s.media_tokens is not None and s.expected_visual_tokens is not None
+                                and sum(s.media_tokens) != s.expected_visual_tokens),
     }

@@ -342,6 +342,7 @@ class ZoomAgent:
             completion_tokens=completion.usage.completion_tokens,
             cached_tokens=completion.usage.cached_tokens,
             media_tokens=list(completion.usage.visual_tokens) if completion.usage.visual_tokens is not None else None,
+            expected_visual_tokens=tokens,
             timings=dict(completion.timings) or None,
             latency_s=round(completion.latency_s, 4),
             error=error,

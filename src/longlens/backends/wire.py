@@ -62,7 +62,8 @@ def mp4_bytes(frames: np.ndarray, fps: float, *, temporal_patch: int = 2) -> byt
     rate = container_rate(fps)
     buf = io.BytesIO()
     with av.open(buf, "w", format="mp4") as out:
-        stream = out.add_stream("png", rate=rate)
+        # zlib level 1: 4.5x faster than FFmpeg's default level for 14% more bytes (benchmarks/vllm_requests.py)
+        stream = out.add_stream("png", rate=rate, options={"compression_level": "1"})
         stream.width, stream.height, stream.pix_fmt = w, h, "rgb24"
         stream.codec_context.time_base = 1 / rate
         for i in range(n + pad):

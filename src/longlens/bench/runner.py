@@ -120,19 +120,21 @@ class RunFolder:
 
 
 COST_KEYS = ("steps", "calls", "frames_decoded", "visual_tokens", "text_tokens", "prompt_tokens",
-             "completion_tokens", "model_s", "wall_s")
+             "completion_tokens", "token_mismatches", "model_s", "wall_s")
 """A record's ``cost``: ``steps`` (zoom steps or navigate rounds), ``calls`` (model calls per role: zoom
 ``{"vlm": n}``, navigate ``{"reasoning", "caption", "videoqa"}``), frames decoded, visual tokens, text tokens
 (prompt tokens less the media tokens the backend reported, plus completion tokens; servers that count media
-in the prompt without saying how many leave them in), prompt and completion tokens as reported, model
-seconds and wall seconds (decoding included)."""
+in the prompt without saying how many leave them in), prompt and completion tokens as reported, calls whose
+reported visual tokens differ from LongLens's count (``token_mismatches``), model seconds and wall seconds
+(decoding included)."""
 
 
 def cost_of(trace: Trace | None, wall_s: float) -> dict:
     """The cost of one question, `COST_KEYS` in order; zeros when no trace was made."""
     if trace is None:
         return {"steps": 0, "calls": {}, "frames_decoded": 0, "visual_tokens": 0, "text_tokens": 0,
-                "prompt_tokens": 0, "completion_tokens": 0, "model_s": 0.0, "wall_s": round(wall_s, 3)}
+                "prompt_tokens": 0, "completion_tokens": 0, "token_mismatches": 0, "model_s": 0.0,
+                "wall_s": round(wall_s, 3)}
     t = trace.totals
     if trace.agent == "navigate":
         calls = {"reasoning": t["rounds"], "caption": t["caption_made"], "videoqa": t["videoqa"]}
@@ -143,7 +145,8 @@ def cost_of(trace: Trace | None, wall_s: float) -> dict:
     media = sum(sum(s.media_tokens) for s in trace.steps if s.media_tokens and s.prompt_tokens)
     return {"steps": t.get("rounds", t["steps"]), "calls": calls, "frames_decoded": t["frames_decoded"],
             "visual_tokens": t["visual_tokens"], "text_tokens": prompt - media + completion, "prompt_tokens": prompt,
-            "completion_tokens": completion, "model_s": t["model_s"], "wall_s": round(wall_s, 3)}
+            "completion_tokens": completion, "token_mismatches": t.get("token_mismatches", 0), "model_s": t["model_s"],
+            "wall_s": round(wall_s, 3)}
 
 
 def cost_summary(records: list[dict]) -> dict:

@@ -130,4 +130,8 @@ def run(args) -> int:
     print(f"cost per question: {per['steps']:g} steps, {per['frames_decoded']:g} frames decoded, "
           f"{per['visual_tokens']:,.0f} visual + {per['text_tokens']:,.0f} text tokens, {per['model_s']:.2f} s model, "
           f"{per['wall_s']:.2f} s wall")
+    if cost["total"]["token_mismatches"]:
+        print(f"warning: {cost['total']['token_mismatches']} model calls were charged another number of visual "
+              "tokens than LongLens sent (the server resized or resampled frames); see media_tokens and "
+              "expected_visual_tokens in the traces, and the serve flags in the README")
     return 0
