@@ -178,7 +178,7 @@ def test_shipped_configs_load():
 
 
 class FakeLLM:
-    """Stands for ``vllm.LLM``: records each ``chat`` call, replies from a script (vLLM is not installable here)."""
+    """Stands for ``vllm.LLM``: records each ``chat`` call, replies from a script (the real engine: test_vllm_server)."""
 
     def __init__(self, replies):
         self.replies, self.calls = list(replies), []
@@ -206,7 +206,7 @@ def test_vllm_local_backend_sends_what_a_vllm_server_gets(world):
     assert conversation[-1] == {"role": "assistant", "content": "I need to zoom in on the video.\n\n"}
     video = [p for p in conversation[1]["content"] if p["type"] == "video_url"]
     assert len(video) == 1 and video[0]["video_url"]["url"].startswith("data:video/mp4;base64,")
-    assert "mm_processor_kwargs" not in kw  # each video's rate travels in its own container
+    assert "fps" not in kw["mm_processor_kwargs"]  # each video's rate travels in its own container
     assert params["max_tokens"] == 9 and params["top_k"] == 50 and params["temperature"] == 1.0
     assert params["seed"] is not None
 

@@ -198,3 +198,15 @@ def test_a_frame_set_is_encoded_once_while_it_is_sent_again(monkeypatch):
     other[0] = 255  # another array (even with the same shape) is encoded on its own
     assert wire.video_url(other) != first and len(calls) == 6
     assert wire.video_url(frames, quality=50) != first and len(calls) == 9
+
+
+def test_probe_stops_a_server_that_counts_other_visual_tokens():
+    """A server whose token counts do not grow with the frames' grid (here: the scripted server, which counts words)
+    is stopped at start with the serve flags that fix it; `auto` probes vLLM servers only."""
+    with ScriptedServer(["x", "y"]) as server:
+        OpenAIBackend(server.url).check()  # auto: not a vLLM server, no probe
+        assert server.requests == []
+        with pytest.raises(BackendError, match=r"counts 0 more visual tokens .* --mm-processor-kwargs .*\"fps\": 30"):
+            OpenAIBackend(server.url, probe="on").check()
+    sent = [p for r in server.requests for p in r["messages"][0]["content"] if p["type"] == "video_url"]
+    assert len(sent) == 2 and all(p["video_url"]["url"].startswith("data:video/mp4;base64,") for p in sent)

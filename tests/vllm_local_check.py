@@ -3,11 +3,11 @@
 
     PYTHONPATH=src:tests VENV/bin/python tests/vllm_local_check.py MODEL_DIR VIDEO OUT.json
 
-1. A zoom rollout through `VLLMLocalBackend` (the fast view, a forced zoom prefix, a clip when the random model
-   names one): every request is an MP4 per video; each step's prompt token count is recorded.
+1. A zoom rollout through `VLLMLocalBackend` on an engine built as TRL builds it (without LongLens's settings:
+   the backend applies them): every request is an MP4 per video; each step's prompt token count is recorded.
 2. The same first prompt through `HFBackend` (transformers in this environment): equal prompt token counts.
 3. A weight sync as TRL does it in colocate mode (``model_runner.model.load_weights`` with an ``lm_head.weight``
-   that is zero but for the row of the token "Z"): the engine then generates "ZZZZ". vLLM's CPU build packs
+   that is zero but for the rows of "Z" (+1) and "Y" (-1)): the engine then generates four of those letters. vLLM's CPU build packs
    linear weights for oneDNN after loading, so here the changed layer is packed again after the sync (a GPU
    engine reads the parameter itself); TRL's colocate sync on the CPU would need the same step for every layer.
 Writes what it found to OUT.json; the test asserts on it.
@@ -31,10 +31,11 @@ def main(model_dir: str, video: str, out: str) -> None:
     from longlens.agents.zoom import ZoomAgent, ZoomConfig
     from longlens.backends import GenConfig
     from longlens.backends.hf import HFBackend
-    from longlens.backends.vllm_local import ENGINE_KWARGS, VLLMLocalBackend
+    from longlens.backends.vllm_local import VLLMLocalBackend
 
+    # built as TRL's colocate mode builds it: without LongLens's engine settings (the backend applies them)
     llm = LLM(model=model_dir, dtype="float32", max_model_len=8192, max_num_batched_tokens=8192, seed=0,
-              limit_mm_per_prompt={"video": 3, "image": 0}, **ENGINE_KWARGS)
+              limit_mm_per_prompt={"video": 3, "image": 0})
     backend = VLLMLocalBackend(llm, frame_factor=28)
     config = ZoomConfig(fast_frames=40, slow_frames=8, gen=GenConfig(max_new_tokens=4))
     trace = ZoomAgent(backend, config).run(video, "What colour is the label?", ("red", "blue"))
@@ -52,11 +53,13 @@ def main(model_dir: str, video: str, out: str) -> None:
     found["hf_prompt_tokens"] = int(hf.encode(seen[0])["input_ids"].shape[1])
     found["vllm_prompt_tokens"] = trace.steps[0].prompt_tokens
 
-    # a weight sync as TRL's colocate mode does it: the token "Z" becomes the only likely one
-    token = hf.processor.tokenizer.convert_tokens_to_ids("Z")
+    # a weight sync as TRL's colocate mode does it: only "Z" (row +1) and "Y" (row -1) can win, whatever the
+    # hidden state (every other logit is 0 and one of the two is positive)
+    (z,) = hf.processor.tokenizer.encode("Z", add_special_tokens=False)
+    (y,) = hf.processor.tokenizer.encode("Y", add_special_tokens=False)
     found["before_sync"] = backend.generate(seen[0], GenConfig(max_new_tokens=4)).text
     weight = torch.zeros_like(hf.net.lm_head.weight)
-    weight[token] = 1.0
+    weight[z], weight[y] = 1.0, -1.0
     model = llm.llm_engine.model_executor.driver_worker.model_runner.model
     loaded = model.load_weights([("lm_head.weight", weight)])
     # vLLM's CPU build packs each linear layer's weight for oneDNN after loading; a GPU engine reads the parameter

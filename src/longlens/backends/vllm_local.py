@@ -4,9 +4,11 @@
 policy's weights). A request goes through ``LLM.chat`` in the same shape the OpenAI-compatible backend sends
 to a vLLM server: the messages of `backends.wire` (each video one lossless MP4 ``video_url`` whose frame rate
 is the video's sampling rate, so each video keeps its own ``second_per_grid_ts``), and a forced prefix as a
-final assistant message continued with ``continue_final_message``. The engine must be built with the
-settings of `ENGINE_KWARGS` (the server flags of the README), or vLLM resizes and resamples the frames. vLLM
-is imported only when a request is made without a `sampling` factory (tests pass one).
+final assistant message continued with ``continue_final_message``. The engine needs the settings of
+`ENGINE_KWARGS` (the server flags of the README), or vLLM resizes and resamples the frames: an engine built
+without them (TRL builds its own) gets them here, the processor's pixel limits with every ``LLM.chat`` call and
+the video loader's settings in the engine's multimodal config, which vLLM reads at every request. vLLM is
+imported only when a request is made without a `sampling` factory (tests pass one).
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ class VLLMLocalBackend(Backend):
         """Side of a visual token in pixels (the zoom agent sizes frames by it); None: the agent's default."""
         self._sampling = sampling
         self._lock = threading.Lock()  # one engine: requests go one at a time
+        _video_loader_settings(llm)
 
     def _params(self, gen: GenConfig):
         make = self._sampling or sampling_params()
@@ -63,7 +66,8 @@ class VLLMLocalBackend(Backend):
         """The conversation and the keyword arguments `LLM.chat` gets."""
         prefix = forced_prefix(messages)
         kw: dict = {"use_tqdm": False, "add_generation_prompt": prefix is None,
-                    "continue_final_message": prefix is not None}
+                    "continue_final_message": prefix is not None,
+                    "mm_processor_kwargs": ENGINE_KWARGS["mm_processor_kwargs"]}
         return to_openai(messages), kw
 
     def generate(self, messages: tuple[Message, ...], gen: GenConfig = DEFAULT_GEN) -> Completion:
@@ -80,3 +84,12 @@ class VLLMLocalBackend(Backend):
                           usage=Usage(len(out.prompt_token_ids or ()), len(choice.token_ids or ())),
                           latency_s=time.perf_counter() - t0, model=self.model,
                           finish_reason="length" if choice.finish_reason == "length" else "stop")
+
+
+def _video_loader_settings(llm) -> None:
+    """Keep every frame of each video (`ENGINE_KWARGS`' ``media_io_kwargs``) in an engine built without them."""
+    engine = getattr(llm, "llm_engine", None)
+    mm = getattr(getattr(engine, "model_config", None), "multimodal_config", None)
+    io = getattr(mm, "media_io_kwargs", None)
+    if isinstance(io, dict):
+        io.setdefault("video", {}).update(ENGINE_KWARGS["media_io_kwargs"]["video"])
