@@ -178,7 +178,7 @@ def test_shipped_configs_load():
 
 
 class FakeLLM:
-    """Stands for ``vllm.LLM``: records each ``chat`` call, replies from a script (the real engine: test_vllm_server)."""
+    """Stands for ``vllm.LLM``: records each ``chat`` call, replies from a script (a real one: test_vllm_server)."""
 
     def __init__(self, replies):
         self.replies, self.calls = list(replies), []

@@ -7,9 +7,10 @@
    the backend applies them): every request is an MP4 per video; each step's prompt token count is recorded.
 2. The same first prompt through `HFBackend` (transformers in this environment): equal prompt token counts.
 3. A weight sync as TRL does it in colocate mode (``model_runner.model.load_weights`` with an ``lm_head.weight``
-   that is zero but for the rows of "Z" (+1) and "Y" (-1)): the engine then generates four of those letters. vLLM's CPU build packs
-   linear weights for oneDNN after loading, so here the changed layer is packed again after the sync (a GPU
-   engine reads the parameter itself); TRL's colocate sync on the CPU would need the same step for every layer.
+   that is zero but for the rows of "Z" (+1) and "Y" (-1)): the engine then generates four of those letters.
+   vLLM's CPU build packs linear weights for oneDNN after loading, so here the changed layer is packed again
+   after the sync (a GPU engine reads the parameter itself); TRL's colocate sync on the CPU would need the same
+   step for every layer.
 Writes what it found to OUT.json; the test asserts on it.
 """
 
