@@ -171,7 +171,7 @@ def run_captions(args) -> int:
     samples = _samples(args)
     settings = ClipSettings(clip_s=args.clip_s)
     cache = cache_from(args)
-    backend = role_backend(args, "caption")
+    backend = role_backend(args, "caption", sends_video=True)  # clip captions: one video per clip
     if backend is None:
         backend = OfflineClipCaptioner()
         backend.check()

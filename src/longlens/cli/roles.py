@@ -40,8 +40,10 @@ def add_role_options(p: argparse.ArgumentParser, roles=ROLES) -> None:
                                                  if role == "caption" else "video_qa answer (default 1024)"))
 
 
-def role_backend(args: argparse.Namespace, role: str, *, timeout_s: float = 600.0) -> Backend | None:
-    """The backend of `role` from its options, or None if none was given."""
+def role_backend(args: argparse.Namespace, role: str, *, timeout_s: float = 600.0,
+                 sends_video: bool = False) -> Backend | None:
+    """The backend of `role` from its options, or None if none was given. The token-count probe (`--probe`)
+    runs only for a role that sends videos (`data captions`); the navigate roles send frames as images."""
     url = getattr(args, f"{role}_url", None)
     path = getattr(args, f"{role}_model_path", None)
     script = getattr(args, f"{role}_script", None)
@@ -57,8 +59,8 @@ def role_backend(args: argparse.Namespace, role: str, *, timeout_s: float = 600.
         from longlens.cli.backend_options import openai_options
 
         transport = {**openai_options(args), "timeout_s": timeout_s}
-        if role == "reasoning":
-            transport["probe"] = "off"  # a text model: no video to count
+        if not sends_video:
+            transport["probe"] = "off"  # a text model, or frames sent as images: no video to count
         backend = make_backend("openai", base_url=url, model=getattr(args, f"{role}_model", None), **transport)
         backend.check()
         return backend
