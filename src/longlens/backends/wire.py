@@ -143,11 +143,6 @@ def to_openai(messages: Sequence[Message], *, video_format: str = "mp4", jpeg_qu
     return out
 
 
-def video_fps(messages: Sequence[Message]) -> list[float]:
-    """The sampling rate of each video part, in order (what Qwen2.5-VL's processor takes as ``fps``)."""
-    return [p.frames.plan.sample_fps for m in messages for p in m.parts if isinstance(p, Video)]
-
-
 def count_media(messages: Sequence[Message], frames_as_images: bool = False) -> dict[str, int]:
     videos = sum(isinstance(p, Video) for m in messages for p in m.parts)
     images = sum(isinstance(p, Image) for m in messages for p in m.parts)
