@@ -44,6 +44,13 @@ def test_question_formatting():
         "Which word?\nA. CAT\nB. DOG\n\nProvide only the single option letter (e.g., A, B, C, D, etc.) as the answer."
     )
     assert format_question(p, "What is written?") == "What is written?\nProvide your text answer."
+    plain = format_question(p, "Which?", ["Red", "Blue", "Green"])
+    for lettered in (["A. Red", "B. Blue", "C. Green"], ["(A) Red", "(B) Blue", "(C) Green"],
+                     ["A) Red", "B) Blue", "C) Green"], ["A: Red", "B: Blue", "C: Green"]):
+        assert format_question(p, "Which?", lettered) == plain  # not "A. A. Red"
+    # letters that are part of the answers, or out of order, are kept
+    assert "A. B. Blue\nB. A. Red" in format_question(p, "Which?", ["B. Blue", "A. Red"])
+    assert "A. A. Red\nB. Blue" in format_question(p, "Which?", ["A. Red", "Blue"])
 
 
 def user_text(request) -> str:

@@ -13,6 +13,7 @@ the fast frames they cover instead: (b) as separate videos in time order, (a) as
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -44,8 +45,20 @@ def format_question(profile: ZoomProfile, question: str, options: Sequence[str] 
         return question + profile.open_suffix
     if len(options) > len(LETTERS):
         raise ValueError(f"at most {len(LETTERS)} options are supported, got {len(options)}")
-    lines = "".join(f"{LETTERS[i]}. {opt}\n" for i, opt in enumerate(options))
+    lines = "".join(f"{LETTERS[i]}. {opt}\n" for i, opt in enumerate(unlettered(options)))
     return f"{question}\n{lines}{profile.choice_suffix}"
+
+
+def unlettered(options: Sequence[str]) -> list[str]:
+    """The options without their own letters when every one carries its letter in order ("A. Red", "(B) Blue",
+    "C) Green", "D: Grey"), so that they are not lettered twice ("A. A. Red"); otherwise unchanged."""
+    found = [_LETTERED.match(opt) for opt in options]
+    if options and all(m and m.group("letter") == LETTERS[i] for i, m in enumerate(found)):
+        return [m.group("text") for m in found]
+    return list(options)
+
+
+_LETTERED = re.compile(r"^\s*\(?(?P<letter>[A-Z])(?:\)|\.|:)\s+(?P<text>.*)$", re.S)
 
 
 def _subset(fs: FrameSet, keep: np.ndarray) -> FrameSet:
