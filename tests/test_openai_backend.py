@@ -210,3 +210,16 @@ def test_probe_stops_a_server_that_counts_other_visual_tokens():
             OpenAIBackend(server.url, probe="on").check()
     sent = [p for r in server.requests for p in r["messages"][0]["content"] if p["type"] == "video_url"]
     assert len(sent) == 2 and all(p["video_url"]["url"].startswith("data:video/mp4;base64,") for p in sent)
+
+
+def test_readme_serve_command_carries_the_vllm_settings():
+    """The README's serve flags (what the real-server tests start vLLM with) are the settings the code names in its
+    probe error and gives an in-process engine."""
+    import shlex
+
+    from longlens.backends.wire import serve_flags
+    from test_vllm_server import readme_serve_flags
+
+    flags = readme_serve_flags()
+    wanted = shlex.split(serve_flags())
+    assert all(flags[flags.index(k) + 1] == v for k, v in zip(wanted[::2], wanted[1::2], strict=True))

@@ -27,17 +27,11 @@ import numpy as np
 
 from longlens._imports import require
 from longlens.backends.base import DEFAULT_GEN, Backend, BackendError, Completion, GenConfig, Usage
-from longlens.backends.wire import VIDEO_FORMATS, count_media, to_openai
+from longlens.backends.wire import VIDEO_FORMATS, count_media, serve_flags, to_openai
 from longlens.prompts.messages import Message, Text, Video, forced_prefix
 
 RETRYABLE_STATUS = {408, 409, 429, 500, 502, 503, 504}
 PROBES = ("auto", "on", "off")
-SERVE_FLAGS = ("--mm-processor-kwargs '{\"size\": {\"shortest_edge\": 784, \"longest_edge\": 12845056}}' "
-               "--media-io-kwargs '{\"video\": {\"num_frames\": -1, \"fps\": 30}}'")
-"""The vLLM flags that let our frames through as they are: the processor's pixel limits opened (frames already on
-the 28-pixel grid are not resized), and the video loader keeping every frame of a clip (it resamples clips to
-``fps``; 30 is its ceiling)."""
-
 
 class OpenAIBackend(Backend):
     name = "openai"
@@ -70,11 +64,11 @@ class OpenAIBackend(Backend):
         if probe not in PROBES:
             raise BackendError(f"probe must be one of {', '.join(PROBES)}, got {probe!r}")
         self.video_format = video_format
-        self.frames_as_images = video_format == "images"
         self.probe_mode = probe
         self.owner: str | None = None
         self.video_token_id: int | None = None
-        """The server's video placeholder token, learnt by the probe; then every request asks for token ids."""
+        """The server's video placeholder token id (set by `probe`). Once it is known, every request asks for the
+        prompt's token ids and each call reports the server's tokens per video."""
         self.jpeg_quality = jpeg_quality
         self.extra_body = dict(extra_body or {})
         key = os.environ.get(api_key_env) or "EMPTY"
@@ -114,11 +108,12 @@ class OpenAIBackend(Backend):
         Two videos of 8 frames at 8 fps, 56x56 and 112x84 pixels: 16 and 48 tokens in Qwen-VL's count, so the
         two prompts must differ by 32 tokens. A server that resizes frames (its processor's default pixel
         limits) or resamples clips (vLLM's loader takes 2 fps unless told otherwise) counts otherwise and is
-        refused with the flags that fix it. Learns the video placeholder token from the prompt's token ids
-        when the server returns them (vLLM's ``return_token_ids``)."""
-        counts, ids = [], []
+        refused with the flags that fix it. When the server returns the prompt's token ids (vLLM's
+        ``return_token_ids``), the video placeholder's id is read from them and kept in `video_token_id`."""
+        counts, ids, tokens = [], [], []
         for h, w in ((56, 56), (112, 84)):
             video = Video(_probe_frames(8, h, w, fps=8.0), label="probe")
+            tokens.append(video.frames.visual_tokens)
             messages = (Message("user", (video, Text("Describe the video."))),)
             body = self.request(messages, GenConfig(max_new_tokens=1))
             body.setdefault("extra_body", {})["return_token_ids"] = True
@@ -131,16 +126,16 @@ class OpenAIBackend(Backend):
             ids.append(_prompt_ids(response))
         if None in counts:
             return  # the server reports no usage: nothing to compare
-        expected = 48 - 16
+        expected = tokens[1] - tokens[0]
         if counts[1] - counts[0] != expected:
             raise BackendError(
                 f"{self.base_url} counts {counts[1] - counts[0]} more visual tokens for a 112x84 video than for a "
                 f"56x56 one of 8 frames at 8 fps, where the model's grid gives {expected}: the server resizes or "
-                f"resamples the frames LongLens sends. Start vLLM with {SERVE_FLAGS}")
+                f"resamples the frames LongLens sends. Start vLLM with {serve_flags()}")
         if ids[0]:
             values, runs = _runs(ids[0])
             longest = int(np.argmax(runs))
-            if runs[longest] == 16:
+            if runs[longest] == tokens[0]:
                 self.video_token_id = int(values[longest])
 
     # ------------------------------------------------------------------ requests
@@ -300,7 +295,7 @@ def _refusal(url: str, status: int, detail: str, messages, video_format: str) ->
     if "maximum context length" in low or "max_model_len" in low or "too long" in low:
         return (f"{url}: the prompt is longer than the server allows ({detail}); start vLLM with a larger "
                 "--max-model-len, or send fewer/smaller frames (--num-fast, --fast-res)")
-    if "fps" in low or "video" in low and ("decode" in low or "load" in low):
+    if "fps" in low or ("video" in low and ("decode" in low or "load" in low)):
         return (f"{url} could not read a video LongLens sent ({detail}); try --video-format jpeg (no per-video "
                 "rates) or images")
     if status == 404:

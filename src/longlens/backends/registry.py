@@ -22,7 +22,6 @@ def make_backend(
     api_key_env: str = "OPENAI_API_KEY",
     timeout_s: float = 600.0,
     retries: int = 3,
-    frames_as_images: bool = False,
     video_format: str = "mp4",
     probe: str = "auto",
     script: str | Path | None = None,
@@ -46,7 +45,7 @@ def make_backend(
 
         def one(url: str) -> Backend:
             return OpenAIBackend(url, model, api_key_env=api_key_env, timeout_s=timeout_s, retries=retries,
-                                 video_format="images" if frames_as_images else video_format, probe=probe)
+                                 video_format=video_format, probe=probe)
 
         if endpoints:
             from longlens.backends.pool import PoolBackend

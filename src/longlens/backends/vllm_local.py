@@ -18,16 +18,13 @@ import time
 from collections.abc import Callable
 
 from longlens.backends.base import DEFAULT_GEN, Backend, BackendError, Completion, GenConfig, Usage
-from longlens.backends.wire import to_openai
+from longlens.backends.wire import VLLM_SETTINGS, to_openai
 from longlens.errors import MissingExtraError
 from longlens.prompts.messages import Message, forced_prefix
 
-ENGINE_KWARGS = {
-    "mm_processor_kwargs": {"size": {"shortest_edge": 784, "longest_edge": 12845056}},
-    "media_io_kwargs": {"video": {"num_frames": -1, "fps": 30}},
-}
+ENGINE_KWARGS = VLLM_SETTINGS
 """``vllm.LLM(..., **ENGINE_KWARGS)``: frames on the 28-pixel grid pass unresized, clips are not resampled (the
-same as ``openai_server.SERVE_FLAGS`` for ``vllm serve``)."""
+README's serve flags, `wire.serve_flags`)."""
 
 
 def sampling_params():

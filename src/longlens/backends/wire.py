@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import threading
 import weakref
 from collections import OrderedDict
@@ -31,6 +32,20 @@ from PIL import Image as PILImage
 from longlens.prompts.messages import Image, Message, Text, Video
 
 VIDEO_FORMATS = ("mp4", "jpeg", "images")
+
+VLLM_SETTINGS = {
+    "mm_processor_kwargs": {"size": {"shortest_edge": 784, "longest_edge": 12845056}},
+    "media_io_kwargs": {"video": {"num_frames": -1, "fps": 30}},
+}
+"""What a vLLM engine needs to take our videos as they are: the processor's pixel limits opened (frames already on
+the 28-pixel grid are not resized) and the video loader keeping every frame (it resamples clips to ``fps``; 30 is
+its ceiling). ``vllm serve --mm-processor-kwargs ... --media-io-kwargs ...`` (`serve_flags`) or
+``vllm.LLM(..., **VLLM_SETTINGS)``."""
+
+
+def serve_flags() -> str:
+    """`VLLM_SETTINGS` as ``vllm serve`` flags."""
+    return " ".join(f"--{k.replace('_', '-')} '{json.dumps(v)}'" for k, v in VLLM_SETTINGS.items())
 
 
 def jpeg_b64(pixels: np.ndarray, quality: int = 95) -> str:
@@ -82,7 +97,7 @@ class _Encoded:
 
     def __init__(self, keep: int = 8):
         self.keep = keep
-        self.items: OrderedDict[tuple[int, int], tuple[weakref.ref, str]] = OrderedDict()
+        self.items: OrderedDict[tuple[int, int, float | None], tuple[weakref.ref, str]] = OrderedDict()
         self.lock = threading.Lock()
 
     def get(self, frames: np.ndarray, quality: int, fps: float | None = None) -> str:
@@ -112,11 +127,8 @@ def video_url(frames: np.ndarray, quality: int = 95, fps: float | None = None) -
     return _ENCODED.get(frames, quality, fps)
 
 
-def to_openai(messages: Sequence[Message], *, video_format: str = "mp4", jpeg_quality: int = 95,
-              frames_as_images: bool = False) -> list[dict]:
+def to_openai(messages: Sequence[Message], *, video_format: str = "mp4", jpeg_quality: int = 95) -> list[dict]:
     """The chat messages of the OpenAI API, each video in `video_format` (see the module's notes)."""
-    if frames_as_images:
-        video_format = "images"
     if video_format not in VIDEO_FORMATS:
         raise ValueError(f"video format must be one of {', '.join(VIDEO_FORMATS)}, got {video_format!r}")
     out = []
