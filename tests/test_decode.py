@@ -51,7 +51,7 @@ def test_uniform_plan_with_repeated_targets(coded_video):
 
 def test_nearest_mode_stays_within_tolerance_and_reports_true_times(sparse_video):
     info = open_video(sparse_video)
-    plan = fast_plan(info, fps=0.5)  # one target every 2 s, keyframes every 3 s
+    plan = fast_plan(info, fps=0.5, mode="nearest")  # one target every 2 s, keyframes every 3 s
     fs = decode(info, plan)
     got = codes(fs)
     assert got == list(fs.indices)  # the reported index is the frame really returned

@@ -94,10 +94,10 @@ def test_fast_plan_counts(duration, frames, size, factor):
 
 def test_fast_plan_nearest_tolerance_is_half_the_interval():
     info = fake_info(3600)
-    plan = fast_plan(info)
-    assert plan.mode == "nearest"
+    assert fast_plan(info).mode == "accurate"  # the reference's frames by default
+    plan = fast_plan(info, mode="nearest")
     assert plan.tolerance_s == pytest.approx(0.5 * 3600 / 768)
-    assert fast_plan(info, mode="accurate").tolerance_s == 0
+    assert fast_plan(info).tolerance_s == 0
 
 
 def test_fast_plan_parameters():

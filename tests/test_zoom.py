@@ -103,11 +103,26 @@ def test_malformed_reply_is_recorded_and_the_loop_goes_on(coded_video):
 
 
 def test_out_of_range_and_reversed_intervals(coded_video):
-    backend = ScriptedBackend([ZOOM + "\\boxed{[12, 8]}", ZOOM + "\\boxed{[300, 400]}", ANSWER + "\\boxed{A}"])
-    trace = ZoomAgent(backend).run(coded_video, "Q?", OPTIONS)
+    replies = [ZOOM + "\\boxed{[12, 8]}", ZOOM + "\\boxed{[300, 400]}", ANSWER + "\\boxed{A}"]
+    # the reference pads and clamps only: [295, 20] is shorter than 3 s, so zooming stops (no model mistake)
+    trace = ZoomAgent(ScriptedBackend(list(replies))).run(coded_video, "Q?", OPTIONS)
     assert "reversed" in trace.steps[0].error and trace.steps[0].clip_added == [3.0, 17.0]
-    assert "outside the video" in trace.steps[1].error and trace.steps[1].clip_added is None
-    assert trace.choice == "A" and trace.totals["errors"] == 2
+    assert "shorter than 3 s" in trace.steps[1].note and trace.steps[1].clip_added is None
+    assert trace.choice == "A" and trace.totals["errors"] == 1
+    # the option: an interval wholly outside the video is a mistake
+    policy = IntervalPolicy(reject_outside=True)
+    trace = ZoomAgent(ScriptedBackend(list(replies)), ZoomConfig(policy=policy)).run(coded_video, "Q?", OPTIONS)
+    assert "outside the video" in trace.steps[1].error and trace.totals["errors"] == 2
+
+
+def test_interval_rules(coded_video):
+    """The reference reads whole seconds only: a decimal or clock interval ends zooming; lenient zooms."""
+    replies = [ZOOM + "\\boxed{[2.5, 6]}", ANSWER + "\\boxed{B}"]
+    trace = ZoomAgent(ScriptedBackend(list(replies))).run(coded_video, "Q?", OPTIONS)
+    assert trace.steps[0].action["kind"] == "malformed" and "whole seconds" in trace.steps[0].error
+    assert "whole video" in trace.steps[1].note and trace.choice == "B"
+    trace = ZoomAgent(ScriptedBackend(list(replies)), ZoomConfig(intervals="lenient")).run(coded_video, "Q?", OPTIONS)
+    assert trace.steps[0].clip_added is not None and trace.choice == "B"
 
 
 def test_zoom_at_forced_step_gives_no_answer(coded_video):
@@ -152,7 +167,10 @@ def test_interval_policy_rules():
     p = IntervalPolicy()
     assert p.apply(600, 610, 3600, [])[0] == (590.0, 620.0)  # padded to [595, 615], widened to 30 s, centred
     assert p.apply(50, 70, 60, [])[0] == (45.0, 60.0)  # clamped to [0, int(D)]
-    clip, _, err = p.apply(100, 101, 60, [])
+    clip, note, err = p.apply(100, 101, 60, [])  # the reference: [95, 60] is shorter than 3 s
+    assert clip is None and "shorter than 3 s" in note and err is None
+    assert p.apply(62, 70, 60, [])[0] == (54.0, 60.0)  # [57, 60] kept (as the reference does), widened
+    clip, _, err = IntervalPolicy(reject_outside=True).apply(100, 101, 60, [])
     assert clip is None and "outside the video" in err
     assert p.apply(59, 59, 60, [])[0] == (53.0, 60.0)  # padded to [54, 60], widened to 7.5 s, clamped
     clip, note, err = p.apply(300, 310, 3600, [(290.0, 320.0)])

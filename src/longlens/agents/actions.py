@@ -4,9 +4,15 @@ The rules (love-r1-spec §2.5, with the choices of §7.4 made explicit):
 
 * Only the **last** ``\\boxed{...}`` counts; its content is found by brace matching (nested braces
   are kept; an unclosed box runs to the end of the reply), then stripped.
-* Content starting with ``[`` is a zoom request: exactly two times, ``[start, end]``, each in seconds
-  (``90``, ``90.5``, ``90s``) or clock form (``1:30``, ``0:01:30``). Anything else in brackets, except a
-  single bracketed letter (``[B]``, an answer), is malformed.
+* Content starting with ``[`` is a zoom request. Two readings (`INTERVAL_RULES`):
+
+  - ``reference`` (the checkpoints' inference code, model_sample_frame.py L559-562): the text between the
+    first and last character split on commas, each piece read as a whole number (Python's ``int``), sorted;
+    the two smallest are [start, end]. ``[12.5, 40]``, ``[2:00, 2:30]``, ``[90]`` and ``[B]`` cannot be read,
+    which in the reference ends zooming (the next step is the forced answer).
+  - ``lenient`` (an option, and the rule for the forced step and for scoring): exactly two times, each in
+    seconds (``90``, ``90.5``, ``90s``) or clock form (``1:30``, ``0:01:30``); a single bracketed letter
+    (``[B]``) is an answer; anything else in brackets is malformed.
 * Any other content is an answer: its choice letter when it names one (``B``, ``(B)``, ``B.``, ``B. text``,
   ``Option B``), and its text either way.
 * No box at all, or an empty one, is malformed.
@@ -126,8 +132,25 @@ def parse_interval(content: str) -> tuple[float, float] | str:
     return times[0], times[1]
 
 
-def parse_action(text: str, letters: str = "ABCDEFGHIJ") -> Action:
-    """Read the action of one model reply; never raises."""
+INTERVAL_RULES = ("reference", "lenient")
+
+
+def parse_interval_reference(content: str) -> tuple[int, int] | str:
+    """(start, end) as the reference reads ``[a, b, ...]`` (whole numbers, sorted, the two smallest), or a
+    reason string where the reference's ``int()`` fails. Two numbers are returned as written, so that a reversed
+    pair stays visible; the interval policy sorts them as the reference does."""
+    pieces = content.strip()[1:-1].split(",")
+    try:
+        numbers = [int(p.strip()) for p in pieces]
+    except ValueError:
+        return "interval times must be whole seconds, as in [90, 120]"
+    if len(numbers) < 2:
+        return "an interval needs two times, as in [90, 120]"
+    return (numbers[0], numbers[1]) if len(numbers) == 2 else tuple(sorted(numbers)[:2])
+
+
+def parse_action(text: str, letters: str = "ABCDEFGHIJ", intervals: str = "lenient") -> Action:
+    """Read the action of one model reply; never raises. `intervals`: one of `INTERVAL_RULES`."""
     if not isinstance(text, str):
         return Malformed("the reply is not text")
     content = last_boxed(text)
@@ -135,6 +158,11 @@ def parse_action(text: str, letters: str = "ABCDEFGHIJ") -> Action:
         return Malformed("no \\boxed{} in the reply: answer with \\boxed{letter} or zoom with \\boxed{[start, end]}")
     if not content:
         return Malformed("the \\boxed{} is empty")
+    if content.startswith("[") and intervals == "reference":
+        got = parse_interval_reference(content)
+        if isinstance(got, str):
+            return Malformed(f"unreadable interval {content[:60]!r}: {got}")
+        return Zoom(*got)
     if content.startswith("["):
         m = _BRACKET_LETTER.match(content)
         if m:

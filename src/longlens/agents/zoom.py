@@ -27,7 +27,7 @@ from collections import OrderedDict
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-from longlens.agents.actions import Answer, Malformed, Zoom, parse_action
+from longlens.agents.actions import INTERVAL_RULES, Answer, Malformed, Zoom, parse_action
 from longlens.agents.trace import Step, Trace, totals
 from longlens.backends.base import Backend, GenConfig
 from longlens.prompts import ClipView, Text, Video, format_question, load_profile, zoom_messages
@@ -61,6 +61,9 @@ class IntervalPolicy:
     """A clip whose IoU with an accepted clip exceeds this ends zooming, without being added."""
     swap_reversed: bool = True
     """Read [end, start] as [start, end] (the reference sorts the two numbers); else end zooming."""
+    reject_outside: bool = False
+    """End zooming on an interval that lies wholly outside [0, D] (an option). The reference only pads and
+    clamps: [402, 450] on a 400 s video becomes [397, 400], then widened to [383, 400]."""
     whole_video_fallback: bool = True
     """At the forced step with no clip accepted, show the whole video as the slow clip."""
 
@@ -74,7 +77,7 @@ class IntervalPolicy:
                 return None, "reversed interval: zooming stops", f"reversed interval [{start:g}, {end:g}]"
             error = f"reversed interval [{start:g}, {end:g}]; read as [{end:g}, {start:g}]"
             start, end = end, start
-        if start > duration_s or end < 0:
+        if self.reject_outside and (start > duration_s or end < 0):
             outside = f"interval [{start:g}, {end:g}] lies outside the video [0, {duration_s:.0f}]"
             return None, "outside the video: zooming stops", (f"{error}; " if error else "") + outside
         s = max(start - self.pad_s, 0.0)
@@ -108,7 +111,7 @@ class ZoomConfig:
     template: str = "c"
     fast_frames: int = 768
     fast_budget: int = 32 * 28 * 28
-    fast_mode: str = "nearest"
+    fast_mode: str = "accurate"
     slow_frames: int = 32
     slow_budget: int = 256 * 28 * 28
     short_video_s: float = 60.0
@@ -120,6 +123,16 @@ class ZoomConfig:
     """Side of one visual token in pixels (frame sizes are multiples of it); None: the backend's (28 unless
     it says otherwise, e.g. 32 for a Qwen3-VL model in the hf backend)."""
     seed: int = 0
+    intervals: str = "reference"
+    """How a zoom request is read at the free steps: "reference" (whole seconds, as the checkpoints' inference
+    code reads them; anything else ends zooming) or "lenient" (decimals and clock times too). See `actions`."""
+    question_style: str = "default"
+    """How a multiple-choice question is written: a name in the profile's `question_styles` (the reference
+    writes each benchmark's questions its own way; `paper_config` picks the benchmark's)."""
+    preset: str | None = None
+    """The paper preset these settings came from ("love-r1/lvbench"), if any."""
+    deviations: tuple[str, ...] = ()
+    """Settings changed from that preset (recorded in the run config)."""
     policy: IntervalPolicy = field(default_factory=IntervalPolicy)
     gen: GenConfig = field(default_factory=GenConfig)
 
@@ -128,6 +141,35 @@ class ZoomConfig:
             raise ValueError(f"unknown agent {self.agent!r}; use one of {', '.join(AGENTS)}")
         if self.max_steps < 1:
             raise ValueError("max_steps must be at least 1")
+        if self.intervals not in INTERVAL_RULES:
+            raise ValueError(f"unknown interval rule {self.intervals!r}; use one of {', '.join(INTERVAL_RULES)}")
+
+
+def paper_config(bench: str | None, profile: str = "love-r1", **settings) -> ZoomConfig:
+    """The settings the reference used on `bench` (the profile's preset: question style, frame counts, budgets,
+    widening), then `settings` on top; the result names its preset and lists the settings that differ from it.
+    A benchmark without a preset gets the profile's defaults (the reference's Video-MME settings)."""
+    presets = load_profile(profile).presets
+    preset = dict(presets.get(bench, {})) if bench else {}
+    paper = ZoomConfig(profile=profile, **_config_fields(preset))
+    config = replace(paper, **settings)
+    deviations = tuple(k for k in ("agent", "max_steps", "template", "fast_frames", "fast_budget", "fast_mode",
+                                   "slow_frames", "slow_budget", "intervals", "question_style", "policy")
+                       if getattr(config, k) != getattr(paper, k))
+    name = f"{profile}/{bench}" if bench in presets else None
+    return replace(config, preset=name, deviations=deviations)
+
+
+def _config_fields(preset: dict) -> dict:
+    """A profile preset (its JSON names) as `ZoomConfig` fields."""
+    kw = {k: v for k, v in preset.items() if k in ("question_style", "fast_frames", "slow_frames")}
+    if "fast_res" in preset:
+        kw["fast_budget"] = preset["fast_res"] * PATCH * PATCH
+    if "slow_res" in preset:
+        kw["slow_budget"] = preset["slow_res"] * PATCH * PATCH
+    if preset.get("widen") is False:
+        kw["policy"] = IntervalPolicy(widen_to_s=None)
+    return kw
 
 
 class SharedFrames:
@@ -246,7 +288,7 @@ class ZoomAgent:
         info = video if isinstance(video, VideoInfo) else open_video(video, cache=self.cache)
         options = tuple(options)
         letters = LETTERS[: len(options)] if options else LETTERS
-        question_text = format_question(self.profile, question, options, task)
+        question_text = format_question(self.profile, question, options, task, c.question_style)
         duration = info.duration_s
         steps: list[Step] = []
         clips: list[ClipView] = []
@@ -289,7 +331,7 @@ class ZoomAgent:
             messages = zoom_messages(self.profile, question_text, duration, fast, clips, template=c.template)
             decoded = frames_for(fast) + sum(frames_for(cl.frames) for cl in clips)
             tokens = fast.visual_tokens + sum(cl.frames.visual_tokens for cl in clips)
-            step, action = self._step(k, messages, letters, decoded, tokens)
+            step, action = self._step(k, messages, letters, decoded, tokens, c.intervals)
             if isinstance(action, Answer):
                 steps.append(step)
                 return self._trace(info, question, options, steps, action, t0)
@@ -324,9 +366,11 @@ class ZoomAgent:
         steps.append(replace(step, note=note) if note else step)
         return self._trace(info, question, options, steps, action if isinstance(action, Answer) else None, t0)
 
-    def _step(self, index, messages, letters, decoded, tokens):
+    def _step(self, index, messages, letters, decoded, tokens, intervals="lenient"):
+        """One generation. At the forced step (`intervals` lenient) the reference takes any boxed content as
+        the answer; the lenient reading keeps ``[B]`` an answer there."""
         completion = self.backend.generate(messages, self.config.gen)
-        action = parse_action(completion.text, letters)
+        action = parse_action(completion.text, letters, intervals)
         error = action.reason if isinstance(action, Malformed) else None
         step = Step(
             index=index,
@@ -371,4 +415,5 @@ def _seed(seed: int, video_id: str, question: str) -> int:
 def _config_dict(config: ZoomConfig) -> dict:
     d = asdict(config)
     d["gen"]["stop"] = list(d["gen"]["stop"])
+    d["deviations"] = list(d["deviations"])
     return d

@@ -82,31 +82,39 @@ def backend_from(args: argparse.Namespace, *, check: bool = True) -> Backend:
 
 
 def add_zoom_options(p: argparse.ArgumentParser, *, max_new_tokens: int = 2048) -> None:
-    """The zoom agent's steps, template, profile and frame budgets."""
-    g = p.add_argument_group("zoom agent")
-    g.add_argument("--max-steps", type=int, default=3, help="generations at most; the last is forced (default 3)")
-    g.add_argument("--template", choices=["a", "b", "c"], default="c", help="video template (default c)")
-    g.add_argument("--num-fast", type=int, default=768, metavar="N", help="fast-view frames at most (default 768)")
-    g.add_argument("--fast-res", type=int, default=32, metavar="TOKENS",
-                   help="fast-view pixel budget per frame, in 28x28 tokens (default 32)")
-    g.add_argument("--num-slow", type=int, default=32, metavar="N", help="frames per zoom-in clip at most (default 32)")
-    g.add_argument("--slow-res", type=int, default=256, metavar="TOKENS",
+    """The zoom agent's steps, template, profile and frame budgets. Unset options take the profile's settings
+    (for ``eval``, the reference's settings for that benchmark: `agents.zoom.paper_config`)."""
+    g = p.add_argument_group("zoom agent (unset: the profile's paper settings, per benchmark in eval)")
+    g.add_argument("--max-steps", type=int, help="generations at most; the last is forced (default 3)")
+    g.add_argument("--template", choices=["a", "b", "c"], help="video template (default c)")
+    g.add_argument("--num-fast", type=int, metavar="N", help="fast-view frames at most (default 768; MLVU 384)")
+    g.add_argument("--fast-res", type=int, metavar="TOKENS",
+                   help="fast-view pixel budget per frame, in 28x28 tokens (default 32; MLVU 64)")
+    g.add_argument("--num-slow", type=int, metavar="N",
+                   help="frames per zoom-in clip at most (default 32; LongVideoBench 16)")
+    g.add_argument("--slow-res", type=int, metavar="TOKENS",
                    help="zoom-in clip pixel budget per frame, in 28x28 tokens (default 256)")
     g.add_argument("--profile", default="love-r1", help="prompt profile (default love-r1)")
-    g.add_argument("--fast-mode", choices=["nearest", "accurate"], default="nearest",
-                   help="fast-view decoding: nearest (default, cheapest frame within half an interval) or "
-                        "accurate (the exact frames the reference samples)")
+    g.add_argument("--fast-mode", choices=["accurate", "nearest"],
+                   help="fast-view decoding: accurate (default: the exact frames the reference samples) or nearest "
+                        "(the cheapest frame within half a sampling interval: faster, frames the checkpoints never "
+                        "saw; recorded in the run config)")
+    g.add_argument("--intervals", choices=["reference", "lenient"],
+                   help="how zoom requests are read: reference (default: whole seconds, as the checkpoints' code; "
+                        "[12.5, 40] or [2:00, 2:30] end zooming) or lenient (decimals and clock times zoom too)")
     g.add_argument("--max-new-tokens", type=int, default=max_new_tokens,
                    help=f"tokens generated per step at most (default {max_new_tokens})")
 
 
-def zoom_config_from(args: argparse.Namespace, **overrides):
-    """The `ZoomConfig` of `add_zoom_options` (and ``--agent`` when the command has it)."""
-    from longlens.agents.zoom import ZoomConfig
+def zoom_config_from(args: argparse.Namespace, bench: str | None = None, **overrides):
+    """The `ZoomConfig` of `add_zoom_options` (and ``--agent`` when the command has it): the profile's paper
+    settings for `bench`, with the options given on the command line on top (listed as deviations)."""
+    from longlens.agents.zoom import paper_config
 
-    kw = dict(agent=getattr(args, "agent", "zoom"), max_steps=args.max_steps, template=args.template,
-              profile=args.profile, fast_frames=args.num_fast, fast_budget=args.fast_res * 28 * 28,
-              slow_frames=args.num_slow, slow_budget=args.slow_res * 28 * 28, fast_mode=args.fast_mode,
-              gen=GenConfig(max_new_tokens=args.max_new_tokens))
-    kw.update(overrides)
-    return ZoomConfig(**kw)
+    given = {"agent": getattr(args, "agent", None), "max_steps": args.max_steps, "template": args.template,
+             "fast_frames": args.num_fast, "fast_budget": args.fast_res and args.fast_res * 28 * 28,
+             "slow_frames": args.num_slow, "slow_budget": args.slow_res and args.slow_res * 28 * 28,
+             "fast_mode": args.fast_mode, "intervals": args.intervals}
+    settings = {k: v for k, v in given.items() if v is not None}
+    settings.update(overrides)
+    return paper_config(bench, args.profile, gen=GenConfig(max_new_tokens=args.max_new_tokens), **settings)

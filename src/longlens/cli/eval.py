@@ -72,9 +72,10 @@ def extractor_for(bench: str, name: str) -> str:
 
 def zoom_agent(args, cache) -> tuple[ZoomAgent, dict]:
     backend = backend_from(args)
-    zoom = zoom_config_from(args)
+    zoom = zoom_config_from(args, args.bench)
     config = {"backend": backend.describe(), "transport": transport_config(backend),
-              "zoom": {k: v for k, v in zoom.__dict__.items() if k not in ("policy", "gen")}}
+              "zoom": {**{k: v for k, v in zoom.__dict__.items() if k not in ("policy", "gen", "deviations")},
+                       "deviations": list(zoom.deviations), "policy": zoom.policy.__dict__}}
     return ZoomAgent(backend, zoom, cache=cache), config
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from PIL import Image
@@ -17,9 +18,14 @@ def add_parser(sub, name):
                        description="Decode the fast view, or a zoom-in clip, and write the stamped frames.")
     p.add_argument("video", help="path to a video file")
     p.add_argument("--clip", nargs=2, metavar=("START", "END"), help="decode this clip instead of the fast view")
-    p.add_argument("--mode", choices=["nearest", "accurate"], help="decode mode (default: nearest for the "
-                   "fast view, accurate for clips)")
+    p.add_argument("--mode", choices=["accurate", "nearest"], default="accurate",
+                   help="accurate (default: the exact frames the reference samples) or nearest (the cheapest frame "
+                        "within half a sampling interval: faster, not what the checkpoints saw)")
     p.add_argument("--out", required=True, help="folder for the images")
+    p.add_argument("--format", choices=["jpeg", "png"], default="jpeg",
+                   help="jpeg (default, quality 90) or png (lossless: the exact pixels the model is given)")
+    p.add_argument("--json", action="store_true",
+                   help="also write frames.json: each frame's file, index, time and stamp text, and the plan")
     p.add_argument("--sheet", action="store_true", help="write one contact sheet instead of one file per frame")
     add_cache_options(p)
     return p
@@ -29,19 +35,28 @@ def run(args) -> int:
     cache = cache_from(args)
     info = open_video(args.video, cache=cache)
     if args.clip:
-        plan = slow_plan(info, *parse_clip(args.clip), mode=args.mode or "accurate")
+        plan = slow_plan(info, *parse_clip(args.clip), mode=args.mode)
     else:
-        plan = fast_plan(info, mode=args.mode or "nearest")
+        plan = fast_plan(info, mode=args.mode)
     frames = decode(info, plan, cache=cache)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    ext, options = ("png", {"compress_level": 1}) if args.format == "png" else ("jpg", {"quality": 90})
+    names = []
     if args.sheet:
-        path = out / f"{plan.kind}-sheet.jpg"
-        contact_sheet(frames.frames).save(path, quality=90)
+        path = out / f"{plan.kind}-sheet.{ext}"
+        contact_sheet(frames.frames).save(path, **options)
     else:
         for j, (frame, t) in enumerate(zip(frames.frames, frames.times_s, strict=True)):
-            Image.fromarray(frame).save(out / f"{plan.kind}-{j:04d}-{t:09.3f}s.jpg", quality=90)
+            names.append(f"{plan.kind}-{j:04d}-{t:09.3f}s.{ext}")
+            Image.fromarray(frame).save(out / names[-1], **options)
         path = out
+    if args.json:
+        listing = [{"file": names[j] if names else None, "index": i, "time_s": t,
+                    "stamp": str(info.second_of(i)) if plan.stamp else None}
+                   for j, (i, t) in enumerate(zip(frames.indices, frames.times_s, strict=True))]
+        meta = {"video": str(args.video), "plan": plan.to_dict(), "frames": listing}
+        (out / "frames.json").write_text(json.dumps(meta, indent=1))
     print(describe(plan))
     err = frames.errors_s
     print(f"{frames!r}; max offset from target {err.max():.2f} s")

@@ -14,8 +14,8 @@ def add_parser(sub, name):
     p.add_argument("video", help="path to a video file")
     p.add_argument("--clip", nargs=2, action="append", metavar=("START", "END"), default=[],
                    help="a zoom-in clip in seconds (or m:ss); repeatable")
-    p.add_argument("--mode", choices=["nearest", "accurate"], default="nearest",
-                   help="fast-view decode mode (default: nearest)")
+    p.add_argument("--mode", choices=["accurate", "nearest"], default="accurate",
+                   help="fast-view decode mode (default: accurate, the reference's frames)")
     p.add_argument("--json", action="store_true", help="print JSON")
     add_cache_options(p)
     return p

@@ -8,7 +8,7 @@ file with the same fields works too.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, fields
+from dataclasses import MISSING, dataclass, field, fields
 from importlib import resources
 from pathlib import Path
 
@@ -35,6 +35,13 @@ class ZoomProfile:
     zoom_prefix: str
     answer_prefix: str
     """Forced at the last step, so the model must answer."""
+    question_styles: dict = field(default_factory=dict, hash=False)
+    """Other ways of writing a multiple-choice question, by name: ``{"template": "{question}...{options}",
+    "option": "({letter}) {text}", "suffix": ...}`` (options joined by newlines). "default" is the Video-MME way
+    built from `choice_suffix`."""
+    presets: dict = field(default_factory=dict, hash=False)
+    """Paper settings per benchmark (``{"lvbench": {"question_style": ..., "fast_frames": ...}}``): see
+    `agents.zoom.paper_config`."""
 
 
 def profile_names(kind: str = "zoom") -> list[str]:
@@ -49,10 +56,11 @@ def load_profile(name_or_path: str = "love-r1") -> ZoomProfile:
     """A zoom profile by name (packaged) or path."""
     data = read_profile(name_or_path, "zoom")
     wanted = {f.name for f in fields(ZoomProfile)}
-    missing = wanted - set(data)
+    required = {f.name for f in fields(ZoomProfile) if f.default is MISSING and f.default_factory is MISSING}
+    missing = required - set(data)
     if missing:
         raise LongLensError(f"prompt profile {name_or_path!r} lacks {', '.join(sorted(missing))}")
-    return ZoomProfile(**{k: data[k] for k in wanted})
+    return ZoomProfile(**{k: data[k] for k in wanted if k in data})
 
 
 def read_profile(name_or_path: str, kind: str) -> dict:

@@ -36,17 +36,28 @@ class ClipView:
     frames: FrameSet
 
 
-def format_question(profile: ZoomProfile, question: str, options: Sequence[str] = (), task: str = "choice") -> str:
-    """The question text: options as ``A. ...`` lines and the single-letter instruction, as for Video-MME;
-    a grounding question (`task` "grounding") asks for ``[start_time, end_time]``."""
+def format_question(profile: ZoomProfile, question: str, options: Sequence[str] = (), task: str = "choice",
+                    style: str = "default") -> str:
+    """The question text. Multiple choice: by default options as ``A. ...`` lines and the single-letter
+    instruction, as the reference writes Video-MME; `style` names another way in the profile (the reference
+    writes LVBench, MLVU and LongVideoBench questions each its own way). A grounding question (`task`
+    "grounding") asks for ``[start_time, end_time]``."""
     if task == "grounding":
         return question + profile.span_suffix
     if not options:
         return question + profile.open_suffix
     if len(options) > len(LETTERS):
         raise ValueError(f"at most {len(LETTERS)} options are supported, got {len(options)}")
-    lines = "".join(f"{LETTERS[i]}. {opt}\n" for i, opt in enumerate(unlettered(options)))
-    return f"{question}\n{lines}{profile.choice_suffix}"
+    texts = unlettered(options)
+    if style == "default":
+        lines = "".join(f"{LETTERS[i]}. {opt}\n" for i, opt in enumerate(texts))
+        return f"{question}\n{lines}{profile.choice_suffix}"
+    if style not in profile.question_styles:
+        raise ValueError(f"profile {profile.name!r} has no question style {style!r}; it has: default, "
+                         + ", ".join(profile.question_styles))
+    q = profile.question_styles[style]
+    lines = "\n".join(q["option"].format(letter=LETTERS[i], text=opt) for i, opt in enumerate(texts))
+    return q["template"].format(question=question, options=lines) + q["suffix"]
 
 
 def unlettered(options: Sequence[str]) -> list[str]:

@@ -69,7 +69,7 @@ class ZoomSFTConfig:
     fast_budget: int = 32 * 28 * 28
     fast_short_video_s: float = 120.0
     """The fast budget doubles for videos shorter than this: 120 s in the reference SFT, 60 s at inference."""
-    fast_mode: str = "nearest"
+    fast_mode: str = "accurate"
     """Our inference default (the reference decodes the exact frames: "accurate")."""
     slow_budget: int = 256 * 28 * 28
     slow_short_video_s: float = 0.0

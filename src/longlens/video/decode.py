@@ -9,8 +9,9 @@ How it works:
    that keyframe and one forward decode up to its last frame; frames in between are decoded but
    only the chosen ones are converted. We seek only when the next frame lies past the next
    keyframe; inside a GOP we decode on.
-3. Conversion stamps the timestamp at source resolution (in the YUV planes, so no full-size RGB
-   copy is made) and resizes inside FFmpeg's scaler (bicubic) straight to RGB at the plan's size.
+3. Conversion follows the reference pipeline: the full-size RGB picture, the red timestamp drawn on it
+   (`stamps.py`), then FFmpeg's bicubic resize to the plan's size (the reference resizes with torchvision's
+   antialiased bicubic; docs/fidelity.md gives the measured distance: above 40 dB PSNR).
 4. Groups are split between worker threads, each with its own demuxer and decoder; PyAV releases
    the GIL while decoding and scaling, so two cores decode two GOPs at once.
 
@@ -23,7 +24,6 @@ import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from functools import lru_cache
 
 import av
 import numpy as np
@@ -32,10 +32,10 @@ from longlens.errors import VideoError
 from longlens.video.cache import FrameCache, make_key
 from longlens.video.info import VideoInfo, open_container, video_stream
 from longlens.video.plan import FramePlan, visual_tokens
-from longlens.video.stamps import draw_stamp_planes, draw_stamp_rgb
+from longlens.video.stamps import draw_stamp_rgb
 
-DECODER_VERSION = 1
-_PLANAR_8BIT = {"yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p"}
+DECODER_VERSION = 2
+"""2: stamps drawn on the full-size RGB picture before the resize, as the reference does (1 drew in YUV)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -106,20 +106,6 @@ def choose_frames(info: VideoInfo, plan: FramePlan) -> np.ndarray:
 
 
 # ---------------------------------------------------------------- conversion
-@lru_cache(maxsize=32)
-def _red_yuv(fmt: str, colorspace: int, color_range: int) -> tuple[int, int, int]:
-    """Red (255, 0, 0) in `fmt`'s planes, by the same conversion FFmpeg applies back to RGB."""
-    rgb = np.zeros((4, 4, 3), dtype=np.uint8)
-    rgb[..., 0] = 255
-    kw = {}
-    if colorspace in (1, 4, 5, 6, 7, 9):
-        kw["dst_colorspace"] = colorspace
-    if color_range in (1, 2):
-        kw["dst_color_range"] = color_range
-    frame = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format=fmt, **kw)
-    return tuple(int(np.frombuffer(p, np.uint8)[0]) for p in frame.planes[:3])
-
-
 def _colour_kwargs(frame) -> dict:
     kw = {}
     if frame.color_range in (1, 2):
@@ -127,39 +113,25 @@ def _colour_kwargs(frame) -> dict:
     return kw
 
 
-def _plane_views(frame) -> list[np.ndarray]:
-    views = []
-    for plane in frame.planes[:3]:
-        buf = np.frombuffer(plane, dtype=np.uint8)
-        views.append(buf.reshape(-1, plane.line_size)[: plane.height, : plane.width])
-    return views
-
-
 class _Converter:
-    """Stamp (at source resolution) and resize one decoded frame to the plan's RGB size."""
+    """One decoded frame to the plan's RGB size, as the reference makes it (love-r1 model_sample_frame.py):
+    the full-size RGB picture (turned upright), the stamp drawn on it, then the resize (FFmpeg's bicubic)."""
 
     def __init__(self, info: VideoInfo, plan: FramePlan):
         self.info, self.plan = info, plan
 
     def __call__(self, frame, index: int) -> np.ndarray:
         info, plan = self.info, self.plan
-        text = str(info.second_of(index))
-        size = {"width": plan.width, "height": plan.height, "interpolation": "BICUBIC"}
-        colour = _colour_kwargs(frame)
-        if info.rotation == 0 and (not plan.stamp or frame.format.name in _PLANAR_8BIT):
-            if plan.stamp:
-                frame.make_writable()  # never draw into a picture the decoder still references
-                red = _red_yuv(frame.format.name, int(frame.colorspace), int(frame.color_range))
-                draw_stamp_planes(_plane_views(frame), text, frame.width, frame.height, red)
-            return frame.to_ndarray(format="rgb24", **size, **colour)
-        # general path: full-size RGB, rotate for display, stamp, then scale in FFmpeg
-        rgb = frame.to_ndarray(format="rgb24", **colour)
+        rgb = frame.to_ndarray(format="rgb24", **_colour_kwargs(frame))
         if info.rotation:
             rgb = np.rot90(rgb, k=info.rotation // 90)
         rgb = np.ascontiguousarray(rgb)
         if plan.stamp:
-            draw_stamp_rgb(rgb, text)
-        return av.VideoFrame.from_ndarray(rgb, format="rgb24").to_ndarray(format="rgb24", **size)
+            draw_stamp_rgb(rgb, str(info.second_of(index)))
+        if rgb.shape[:2] == (plan.height, plan.width):
+            return rgb
+        return av.VideoFrame.from_ndarray(rgb, format="rgb24").to_ndarray(
+            format="rgb24", width=plan.width, height=plan.height, interpolation="BICUBIC")
 
 
 # ---------------------------------------------------------------- decoding

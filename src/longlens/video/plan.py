@@ -178,7 +178,7 @@ def fast_plan(
     budget: int = 32 * PATCH * PATCH,
     short_video_s: float = 60.0,
     short_factor: int = 2,
-    mode: Mode = "nearest",
+    mode: Mode = "accurate",
     tolerance: float = 0.5,
     stamp: bool = True,
     factor: int = PATCH,
