@@ -125,3 +125,53 @@ def test_every_step_shows_what_the_reference_shows(name, cache):
     for clip, crops in zip(clips, g["slow_crops"], strict=True) if "slow_crops" in g else ():
         stamps = stamp_psnrs(clip.frames, crops)
         assert min(stamps) >= MIN_PSNR, f"clip stamp region PSNR {min(stamps):.1f} dB"
+
+
+def test_frames_cli_writes_the_reference_frames_losslessly(tmp_path, capsys):
+    """``longlens frames VIDEO --format png --json``: the default fast view, lossless, with ids, times, stamps."""
+    from longlens.cli.main import main
+
+    g = GOLDEN["d45-zoom2"]
+    out = tmp_path / "frames"
+    assert main(["frames", str(HERE / "videos" / g["video"]), "--format", "png", "--json", "--out", str(out),
+                 "--cache-dir", str(tmp_path / "cache")]) == 0
+    meta = json.loads((out / "frames.json").read_text())
+    assert [f["index"] for f in meta["frames"]] == g["decoded"][0]["ids"]
+    assert [f["stamp"] for f in meta["frames"]] == [str(s) for s in g["decoded"][0]["stamps"]]
+    assert meta["plan"]["mode"] == "accurate" and meta["plan"]["sample_fps"] == g["steps"][0]["fps"][0]
+    frames = np.stack([np.asarray(Image.open(out / f["file"])) for f in meta["frames"]])
+    assert min(stamp_psnrs(frames, g["fast_crops"])) >= MIN_PSNR
+    info = open_video(HERE / "videos" / g["video"])
+    assert np.array_equal(frames, decode(info, fast_plan(info)).frames)  # PNG is lossless
+
+
+def test_eval_applies_and_records_the_paper_preset(tmp_path, capsys):
+    """``longlens eval lvbench``: the reference's LVBench question and instruction; MLVU's 384 frames at 64
+    tokens; the preset and any deviation from it in the run config."""
+    from longlens.cli.main import main
+
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    (videos / "d45.mp4").symlink_to(HERE / "videos" / "d45.mp4")
+    question = QUESTION + "\n" + "\n".join(f"({k}) {o}" for k, o in zip("ABCD", OPTIONS, strict=True))
+    meta = tmp_path / "video_info.meta.jsonl"
+    meta.write_text(json.dumps({"key": "d45", "type": "t", "qa": [{"uid": "1", "question": question, "answer": "A",
+                                                                   "question_type": ["x"]}]}) + "\n")
+    script = tmp_path / "replies.json"
+    script.write_text(json.dumps(["\\boxed{A}"]))
+    common = ["--data", str(meta), "--videos", str(videos), "--backend", "scripted", "--script", str(script),
+              "--cache-dir", str(tmp_path / "cache")]
+    assert main(["eval", "lvbench", *common, "--out", str(tmp_path / "run")]) == 0
+    config = json.loads((tmp_path / "run" / "config.json").read_text())["config"]["zoom"]
+    assert config["preset"] == "love-r1/lvbench" and config["deviations"] == []
+    assert config["question_style"] == "lvbench" and config["fast_mode"] == "accurate"
+    (record,) = [json.loads(line) for line in (tmp_path / "run" / "results.jsonl").read_text().splitlines()]
+    trace = json.loads(next((tmp_path / "run" / "traces").rglob("*.json")).read_text())
+    last_text = trace["steps"][0]["prompt"][1]["content"][-1]["text"]
+    assert last_text.startswith(question + "\nRespond with only the letter (A, B, C, or D) of the correct option.\n")
+    assert record["correct"] is True
+    # a deviation is recorded
+    assert main(["eval", "lvbench", *common, "--out", str(tmp_path / "run2"), "--fast-mode", "nearest",
+                 "--num-fast", "64"]) == 0
+    config = json.loads((tmp_path / "run2" / "config.json").read_text())["config"]["zoom"]
+    assert config["preset"] == "love-r1/lvbench" and config["deviations"] == ["fast_frames", "fast_mode"]

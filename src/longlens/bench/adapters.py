@@ -8,6 +8,7 @@ Video paths built from annotation fields must stay inside the videos folder.
 from __future__ import annotations
 
 import json
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,17 +50,18 @@ def _records(path: Path) -> list[dict]:
 
 
 def _video(root: Path, stem: str, missing: list[str]) -> str:
-    """The file for `stem` under `root` (first existing extension), kept inside `root`."""
+    """The file for `stem` under `root` (first existing extension), kept inside `root`. The name is judged,
+    not where a symlink leads: a videos folder of links into a shared store is fine, ``../x`` is not."""
     root = root.resolve()
     base = Path(stem)
     candidates = [base] if base.suffix else [base.with_suffix(e) for e in VIDEO_EXTS]
     for c in candidates:
-        p = (root / c).resolve()
+        p = Path(os.path.normpath(root / c))
         if root not in p.parents:
             raise LongLensError(f"video name {stem!r} points outside the videos folder {root}")
         if p.is_file():
             return str(p)
-    expected = str((root / candidates[0]).resolve())
+    expected = str(Path(os.path.normpath(root / candidates[0])))
     missing.append(expected)
     return expected
 
