@@ -62,19 +62,31 @@ class FakeInfo:
 @pytest.mark.parametrize("n,width", [(54321, 7), (100, 4), (108000, 6), (215999, 8)])
 def test_partition_is_one_consistent_table(n, width):
     tree = build_tree(FakeInfo(n), width)
-    assert len(tree.nodes) == width + width**2 + width**3
-    for level in (1, 2, 3):
-        nodes = tree.level(level)
-        assert nodes[0].first == 0 and nodes[-1].last == n - 1
-        assert all(a.last + 1 == b.first and a.end_s == b.start_s for a, b in zip(nodes, nodes[1:], strict=False))
-    for node in tree.level(3):  # every child inside its parent, ids in reading order
-        parent = tree.node(node.id[:2])
+    nested = build_tree(FakeInfo(n), width, "nested")
+    assert tree.partition == "reference" and len(tree.nodes) == len(nested.nodes) == width + width**2 + width**3
+    for t in (tree, nested):
+        for level in (1, 2, 3):
+            nodes = t.level(level)
+            assert nodes[0].first == 0 and nodes[-1].last == n - 1
+            assert all(a.last + 1 == b.first and a.end_s == b.start_s for a, b in zip(nodes, nodes[1:], strict=False))
+    for level in (1, 2, 3):  # the reference: each level split evenly over the whole video
+        chunks = np.array_split(np.arange(n), width**level)
+        assert [(n.first, n.last) for n in tree.level(level)] == [(int(c[0]), int(c[-1])) for c in chunks]
+    for node in nested.level(3):  # nested: every child inside its parent, ids in reading order
+        parent = nested.node(node.id[:2])
         assert parent.first <= node.first <= node.last <= parent.last
         ids = node.sample(16)
         assert ids[0] == node.first and ids[-1] == node.last and ids.min() >= node.first
-    assert tree.level(3)[-1].end_s == tree.duration_s
+    for node in tree.level(3):  # video_qa always looks at the nested leaf
+        leaf = nested.node(node.id)
+        assert (node.clip_first, node.clip_last) == (leaf.first, leaf.last)
+        assert list(node.clip(16)) == list(leaf.sample(16))
+    assert tree.level(1) == nested.level(1)
+    assert tree.level(3)[-1].end_s == tree.duration_s and tree.last_frame_s == (n - 1) / 25.0
     leaf = tree.leaf_at(tree.duration_s / 2)
     assert leaf.start_s <= tree.duration_s / 2 < leaf.end_s
+    with pytest.raises(ValueError, match="partition must be one of"):
+        build_tree(FakeInfo(n), width, "recursive")
 
 
 def test_tiny_videos_get_a_smaller_width():

@@ -1,10 +1,10 @@
 """Captions of a video's tree: made by a caption backend (ahead of time or when first asked for), stored
 so that a crash loses at most the captions in flight, imported from and exported to the reference format.
 
-The store is one JSON-lines file per (video, width, caption settings, caption model) under the cache
-folder's ``captions/``: a header line, then one line per caption, appended and flushed as each caption
-arrives. A torn last line (a crash mid-write) is ignored on load. Captions of one level are requested
-concurrently (bounded); levels go high, medium, low.
+The store is one JSON-lines file per (video, width, caption settings incl. the tree's partition, caption
+model) under the cache folder's ``captions/``: a header line, then one line per caption, appended and
+flushed as each caption arrives. A torn last line (a crash mid-write) is ignored on load. Captions of one
+level are requested concurrently (bounded); levels go high, medium, low.
 """
 
 from __future__ import annotations
@@ -19,13 +19,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from longlens.agents.tree import Node, Tree, build_tree, tree_width
+from longlens.agents.tree import PARTITIONS, Node, Tree, build_tree, split_frames, tree_width
 from longlens.backends.base import Backend, GenConfig
 from longlens.errors import LongLensError
 from longlens.prompts.navigate import NavigateProfile, caption_messages, load_navigate_profile
 from longlens.video import FrameCache, VideoInfo, decode, default_cache_dir, index_plan
 
-STORE_VERSION = 1
+STORE_VERSION = 2
+"""2: the partition is part of the settings (stores of version 1 hold captions of the nested split)."""
 _CAPTION = re.compile(r"<caption>(.*?)</caption>", re.DOTALL)
 
 
@@ -46,7 +47,13 @@ class CaptionSettings:
     min_width: int | None = None
     max_width: int | None = None
     segment_s: float | None = None
+    partition: str = "reference"
+    """How the tree splits the frames (agents/tree.py): "reference" (the checkpoints' captions) or "nested"."""
     concurrency: int = 8
+
+    def __post_init__(self):
+        if self.partition not in PARTITIONS:
+            raise ValueError(f"partition must be one of {', '.join(PARTITIONS)}, got {self.partition!r}")
 
     def resolve(self, profile: NavigateProfile) -> dict:
         s = profile.settings
@@ -61,6 +68,7 @@ class CaptionSettings:
             "min_width": self.min_width if self.min_width is not None else s["min_width"],
             "max_width": self.max_width if self.max_width is not None else s["max_width"],
             "segment_s": self.segment_s if self.segment_s is not None else s["segment_s"],
+            "partition": self.partition,
         }
 
 
@@ -168,7 +176,7 @@ class CaptionTree:
         resolved = settings.resolve(profile)
         width = settings.width or tree_width(info.duration_s, segment_s=resolved["segment_s"],
                                              min_width=resolved["min_width"], max_width=resolved["max_width"])
-        tree = build_tree(info, width)
+        tree = build_tree(info, width, resolved["partition"])
         if model is None:
             if backend is None:
                 raise LongLensError("name the caption model (--caption-model) to read its stored captions")
@@ -220,7 +228,7 @@ class CaptionTree:
                           kind=f"caption-{node.level_name}")
         frames = decode(self.info, plan, cache=self.cache)
         messages = caption_messages(self.profile, frames, level=node.level, words=self.settings["words"][lv],
-                                    online=self.settings["online"])
+                                    online=self.settings["online"], fps=self.info.fps)
         completion = self.backend.generate(messages, GenConfig(max_new_tokens=self.settings["max_tokens"]))
         caption = Caption(node.key, completion.text, completion.model or self.backend.describe(),
                           round(completion.latency_s, 3))
@@ -246,7 +254,8 @@ class CaptionTree:
 
     # ------------------------------------------------------------------ the reference caption format
     def export_reference(self) -> dict:
-        """``{"video_name", "width", "captions": [high, medium, low]}`` as the reference's caption files."""
+        """``{"video_name", "width", "captions": [high, medium, low]}`` as the reference's caption files (frame
+        ids and times as the reference computes them), plus ``"partition"`` (which the reference ignores)."""
         levels = []
         for level in (1, 2, 3):
             rows = []
@@ -256,19 +265,26 @@ class CaptionTree:
                 ids = node.sample(self.settings["frames"][lv])
                 rows.append({"segment_id": i, "level": node.level_name,
                              "caption": cap.tagged if cap else "",
-                             "frame_time": [round(float(self.info.times_s[j]), 1) for j in ids],
+                             "frame_time": [round(int(j) / self.info.fps, 1) for j in ids],
                              "frame_ids": [int(j) for j in ids]})
             levels.append(rows)
-        return {"video_name": Path(self.info.path).name, "width": self.tree.width, "captions": levels}
+        return {"video_name": Path(self.info.path).name, "width": self.tree.width, "captions": levels,
+                "partition": self.tree.partition}
 
     def import_reference(self, data: dict) -> int:
         """Read captions from a reference caption file (3 levels, or 4 with a coarse level first) or a
-        reference CLI cache file; returns how many were stored."""
+        reference CLI cache file; returns how many were stored. A file whose frame ids show the other
+        partition is refused: its captions describe other frames than this tree's nodes."""
         rows = _reference_rows(data)
         width = int(data.get("width") or data.get("meta", {}).get("width") or 0)
         if width != self.tree.width:
             raise LongLensError(f"the caption file has width {width} but this video's tree has width "
                                 f"{self.tree.width}; give the same width (--width {width}) to use it")
+        theirs = data.get("partition") or _partition_of(_reference_bounds(data), width,
+                                                        data.get("meta", {}).get("num_frames"))
+        if theirs not in (None, self.tree.partition):
+            raise LongLensError(f"the caption file was made with the {theirs} partition, this tree uses the "
+                                f"{self.tree.partition} one; give --partition {theirs} to use it")
         count = 0
         for key, raw in rows:
             if key in self.captions:
@@ -278,6 +294,41 @@ class CaptionTree:
             self.captions[key] = cap
             count += 1
         return count
+
+
+def _reference_bounds(data: dict) -> dict[tuple[int, ...], tuple[int, int]]:
+    """``{node id: (first, last frame id)}`` of the rows that list their frame ids (either reference layout)."""
+    if "captions" in data:
+        levels = data["captions"][-3:]
+        w = int(data.get("width") or len(levels[0]))
+        rows = [(_node_id(i, level, w), row) for level, lv in enumerate(levels, 1) for i, row in enumerate(lv)]
+    else:
+        rows = [(tuple(int(x) for x in k.split(",")), v) for name in ("high", "medium", "low")
+                for k, v in data.get(name, {}).items()]
+    return {k: (int(r["frame_ids"][0]), int(r["frame_ids"][-1])) for k, r in rows
+            if isinstance(r, dict) and r.get("frame_ids")}
+
+
+def _partition_of(bounds: dict, width: int, n: int | None = None) -> str | None:
+    """Which partition frame bounds of a video of `n` frames (default: as many as the last bound shows)
+    follow; None when no frame ids are given, both partitions agree, or neither fits (another decoder's
+    frame count)."""
+    if not bounds:
+        return None
+    n = int(n or max(last for _, last in bounds.values()) + 1)
+    if width**3 > n:
+        return None
+    fits = [p for p in PARTITIONS if all(split_frames(n, width, p).get(k) == b for k, b in bounds.items())]
+    return fits[0] if len(fits) == 1 else None
+
+
+def _node_id(i: int, level: int, w: int) -> tuple[int, ...]:
+    """The id of the `i`-th node (0-based, reading order) of `level`."""
+    ids = []
+    for _ in range(level):
+        ids.append(i % w + 1)
+        i //= w
+    return tuple(reversed(ids))
 
 
 def _reference_rows(data: dict) -> list[tuple[str, str]]:
@@ -292,15 +343,8 @@ def _reference_rows(data: dict) -> list[tuple[str, str]]:
         if [len(lv) for lv in levels] != [w, w * w, w**3]:
             raise LongLensError(f"a width-{w} caption file has {w}, {w * w} and {w**3} captions per level; "
                                 f"this one has {', '.join(str(len(lv)) for lv in levels)}")
-        out = []
-        for level, rows in enumerate(levels, 1):
-            for i, row in enumerate(rows):
-                idx, ids = i, []
-                for _ in range(level):
-                    ids.append(idx % w + 1)
-                    idx //= w
-                out.append((",".join(str(x) for x in reversed(ids)), row["caption"]))
-        return out
+        return [(",".join(map(str, _node_id(i, level, w))), row["caption"])
+                for level, rows in enumerate(levels, 1) for i, row in enumerate(rows)]
     if {"high", "medium", "low"} <= set(data):  # the reference CLI's cache file
         return [(k.replace(" ", ""), v["caption"]) for name in ("high", "medium", "low")
                 for k, v in data[name].items()]

@@ -115,7 +115,7 @@ class NavigateAgent:
             return self._trace(info, question, options, steps, None, t0, role_s, calls, tree,
                                error=f"caption backend failed on the high-level captions: {exc}")
         messages: list[Message] = [system_message(profile, tree.tree.width),
-                                   first_message(profile, question, options, info.duration_s, high, task)]
+                                   first_message(profile, question, options, tree.tree.last_frame_s, high, task)]
         new_from = 0  # messages not yet recorded in a step
         retries = 0
         answer: str | None = None
@@ -204,10 +204,11 @@ class NavigateAgent:
         if self.videoqa is None:
             raise BackendError("video_qa was called but no video_qa backend is configured (--videoqa-url)")
         t0 = time.perf_counter()
-        plan = index_plan(tree.info, node.sample(self.config.videoqa_frames), max_side=self.config.videoqa_max_side,
+        plan = index_plan(tree.info, node.clip(self.config.videoqa_frames), max_side=self.config.videoqa_max_side,
                           kind="videoqa")
         frames = decode(tree.info, plan, cache=self.cache)
-        completion = self.videoqa.generate(videoqa_messages(profile, call.query, frames), self.config.videoqa_gen)
+        messages = videoqa_messages(profile, call.query, frames, fps=tree.info.fps)
+        completion = self.videoqa.generate(messages, self.config.videoqa_gen)
         dt = time.perf_counter() - t0  # decoding included; the role's seconds are the model call's own
         role_s["videoqa"] += completion.latency_s
         calls["videoqa"] += 1
@@ -245,6 +246,7 @@ class NavigateAgent:
             choice=parse_choice(answer) if (answer and options) else None,
             totals=t,
             error=error,
-            meta={"roles": roles, "width": tree.tree.width, "captions_store": str(tree.store.path),
+            meta={"roles": roles, "width": tree.tree.width, "partition": tree.tree.partition,
+                  "captions_store": str(tree.store.path),
                   "server_failed": error is not None},  # every `error` here is a failing model server
         )

@@ -1,13 +1,24 @@
-"""The navigate agent's 3-level video tree: one canonical partition, used for every purpose.
+"""The navigate agent's 3-level video tree: which frames each node covers, for its caption and for video_qa.
 
 Width: ``w = round((D / 16) ** (1/3))`` clamped to [4, 8] (Python's round; all three numbers are
-settings; MLVU uses a minimum of 3). The frames ``0..N-1`` are split recursively: ``array_split`` into w
-high-level chunks, each of those into w medium chunks, each of those into w leaves (remainders go to the
-first chunks), so every child lies inside its parent. Each node stores its frame range and its span in
-seconds; captions, video_qa clips, the times shown to the model, rewards and hints all read this one
-table (the reference used three different partitions, see longvideo-r1-spec §1.2).
+settings; MLVU uses a minimum of 3). Ids are 1-based: ``(h,)``, ``(h, m)``, ``(h, m, l)``, each in 1..w.
 
-Ids are 1-based: ``(h,)``, ``(h, m)``, ``(h, m, l)``, each in 1..w.
+The frames ``0..N-1`` are split two ways (``array_split``: remainders go to the first chunks):
+
+* **per level**: level k is ``array_split(range(N), w**k)``, node (h, m, l) being chunk
+  ``(h-1)w² + (m-1)w + (l-1)``. The reference's caption files were made this way (and its CLI's captions),
+  so its checkpoints read captions, and "from a to b" times, of these nodes. A child need not lie inside its
+  parent: at 2 h (w = 8) 56 of 64 medium and 503 of 512 low nodes differ from the nested split.
+* **nested**: array_split into w high chunks, each into w medium chunks, each into w leaves. The
+  reference's video_qa sends a leaf's frames from this split.
+
+``partition="reference"`` (the default) is what the checkpoints saw: a node's frames, span and shown times
+come from the per-level split, the frames video_qa looks at (`Node.clip`) from the nested one.
+``partition="nested"`` uses the nested split for both (every child inside its parent, caption and video_qa
+on the same frames): a deliberate deviation, never the default.
+
+Times shown to the model are the reference's: frame index / average frame rate (not the frame's timestamp),
+printed rounded to 0.1 s by the prompts.
 """
 
 from __future__ import annotations
@@ -19,6 +30,7 @@ import numpy as np
 from longlens.video import VideoInfo
 
 LEVEL_NAMES = {1: "high", 2: "medium", 3: "low"}
+PARTITIONS = ("reference", "nested")
 
 
 def tree_width(duration_s: float, *, segment_s: float = 16.0, min_width: int = 4, max_width: int = 8) -> int:
@@ -30,7 +42,7 @@ def tree_width(duration_s: float, *, segment_s: float = 16.0, min_width: int = 4
 class Node:
     id: tuple[int, ...]
     first: int
-    """First frame index (inclusive)."""
+    """First frame index (inclusive) of what the node's caption covers."""
     last: int
     """Last frame index (inclusive)."""
     start_s: float
@@ -39,7 +51,11 @@ class Node:
     """Where the node ends: the next node's first frame time (the video's duration for the last node)."""
     first_s: float
     last_s: float
-    """Times of the first and last frame: what the reference shows the model ("from a to b")."""
+    """The reference's times of the first and last frame (index / average rate): what it shows the model
+    ("from a to b")."""
+    clip_first: int
+    clip_last: int
+    """The frames video_qa looks at for this node (a leaf): its chunk of the nested split."""
 
     @property
     def level(self) -> int:
@@ -59,9 +75,13 @@ class Node:
         return self.last - self.first + 1
 
     def sample(self, k: int) -> np.ndarray:
-        """`k` frame ids from first to last, both included, truncated to int as the reference does
+        """`k` caption frame ids from first to last, both included, truncated to int as the reference does
         (a node shorter than `k` frames repeats some)."""
         return np.linspace(self.first, self.last, k).astype(np.int64)
+
+    def clip(self, k: int) -> np.ndarray:
+        """`k` video_qa frame ids from clip_first to clip_last, as `sample`."""
+        return np.linspace(self.clip_first, self.clip_last, k).astype(np.int64)
 
 
 @dataclass(frozen=True)
@@ -72,6 +92,10 @@ class Tree:
     n_frames: int
     duration_s: float
     nodes: dict
+    partition: str = "reference"
+    last_frame_s: float = 0.0
+    """The reference's time of the last frame, ``(N-1) / fps``: the duration its evaluation shows the model
+    (its caption file's last frame time), 1/fps short of `duration_s`."""
 
     def level(self, level: int) -> list[Node]:
         """The nodes of a level (1, 2, 3) in reading order (the order of the reference caption lists)."""
@@ -99,30 +123,42 @@ class Tree:
         return self.level(3)[-1] if t >= 0 else self.level(3)[0]
 
 
-def build_tree(info: VideoInfo, width: int) -> Tree:
-    """The recursive partition of `info`'s frames at `width` (reduced when the video has under w^3 frames)."""
+def split_frames(n: int, width: int, partition: str) -> dict[tuple[int, ...], tuple[int, int]]:
+    """``{node id: (first, last)}`` of frames ``0..n-1`` at `width`, per `partition` (module docstring),
+    level by level in reading order."""
+    if partition not in PARTITIONS:
+        raise ValueError(f"partition must be one of {', '.join(PARTITIONS)}, got {partition!r}")
+    frames = np.arange(n)
+    nested: dict[tuple[int, ...], np.ndarray] = {}
+    for h, hc in enumerate(np.array_split(frames, width), 1):
+        nested[(h,)] = hc
+        for m, mc in enumerate(np.array_split(hc, width), 1):
+            nested[(h, m)] = mc
+            for leaf, lc in enumerate(np.array_split(mc, width), 1):
+                nested[(h, m, leaf)] = lc
+    out = {}
+    for level in (1, 2, 3):
+        keys = sorted(k for k in nested if len(k) == level)  # reading order: chunk order per level
+        parts = np.array_split(frames, width**level) if partition == "reference" else [nested[k] for k in keys]
+        out.update({k: (int(p[0]), int(p[-1])) for k, p in zip(keys, parts, strict=True)})
+    return out
+
+
+def build_tree(info: VideoInfo, width: int, partition: str = "reference") -> Tree:
+    """The node table of `info`'s frames at `width` (reduced when the video has under w^3 frames, where the
+    reference would fail) per `partition` (module docstring)."""
     n = info.n_frames
     while width > 1 and width**3 > n:
         width -= 1
     times = info.times_s
+    fps = float(info.fps)
     duration = float(info.duration_s)
+    shown = split_frames(n, width, partition)
+    clips = shown if partition == "nested" else split_frames(n, width, "nested")
     nodes: dict[tuple[int, ...], Node] = {}
-
-    def add(node_id: tuple[int, ...], chunk: np.ndarray) -> None:
-        first, last = int(chunk[0]), int(chunk[-1])
+    for node_id, (first, last) in shown.items():
         end = float(times[last + 1]) if last + 1 < n else duration
-        nodes[node_id] = Node(node_id, first, last, float(times[first]), end, float(times[first]),
-                              float(times[last]))
-
-    frames = np.arange(n)
-    highs = np.array_split(frames, width)
-    for h, hc in enumerate(highs, 1):
-        add((h,), hc)
-    for h, hc in enumerate(highs, 1):
-        for m, mc in enumerate(np.array_split(hc, width), 1):
-            add((h, m), mc)
-    for h, hc in enumerate(highs, 1):
-        for m, mc in enumerate(np.array_split(hc, width), 1):
-            for leaf, lc in enumerate(np.array_split(mc, width), 1):
-                add((h, m, leaf), lc)
-    return Tree(width=width, n_frames=n, duration_s=duration, nodes=nodes)
+        nodes[node_id] = Node(node_id, first, last, float(times[first]), end, first / fps, last / fps,
+                              *clips[node_id])
+    return Tree(width=width, n_frames=n, duration_s=duration, nodes=nodes, partition=partition,
+                last_frame_s=(n - 1) / fps)

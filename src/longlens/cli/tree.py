@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from longlens.agents.captions import CaptionSettings, CaptionTree
+from longlens.agents.tree import PARTITIONS
 from longlens.cli._common import add_cache_options, cache_from
 from longlens.cli.backend_options import add_transport_options
 from longlens.cli.roles import add_role_options, role_backend
@@ -28,6 +29,10 @@ def add_parser(sub, name):
     p.add_argument("--online-captions", action="store_true", help="the reference CLI's caption settings")
     p.add_argument("--width", type=int, help="tree width (default: the cube-root rule)")
     p.add_argument("--min-width", type=int, help="lowest width of the cube-root rule (MLVU: 3)")
+    p.add_argument("--partition", choices=PARTITIONS, default="reference",
+                   help="how the frames are split: 'reference' (default: captions per level over the whole video, "
+                        "video_qa nested, as the released checkpoints saw) or 'nested' (one recursive split for "
+                        "both; not what the checkpoints saw)")
     add_role_options(p, roles=("caption",))
     add_transport_options(p)
     add_cache_options(p)
@@ -40,7 +45,8 @@ def run(args) -> int:
     if backend is None and not args.caption_model:
         raise LongLensError("name the captions: --caption-url URL (a caption model) or --caption-model NAME")
     settings = CaptionSettings(online=args.online_captions, width=args.width, min_width=args.min_width,
-                               concurrency=args.concurrency, max_tokens=args.caption_max_new_tokens)
+                               concurrency=args.concurrency, max_tokens=args.caption_max_new_tokens,
+                               partition=args.partition)
     info = open_video(args.video, cache=cache)
     tree = CaptionTree.open(info, backend, settings, cache=cache, model=args.caption_model)
     t = tree.tree
@@ -57,8 +63,8 @@ def run(args) -> int:
         print(f"tree of {Path(info.path).name}: width {t.width}, {len(tree.captions)}/{len(t.nodes)} captions "
               f"({made} made now); store: {tree.store.path}")
     elif args.action == "show":
-        print(f"width {t.width}: {t.width} high, {t.width**2} medium, {t.width**3} low segments; "
-              f"{len(tree.captions)}/{len(t.nodes)} captions stored in {tree.store.path}")
+        print(f"width {t.width}, {t.partition} partition: {t.width} high, {t.width**2} medium, "
+              f"{t.width**3} low segments; {len(tree.captions)}/{len(t.nodes)} captions stored in {tree.store.path}")
         for node in t.nodes.values():
             cap = tree.captions.get(node.key)
             text = cap.text.replace("\n", " ")[:70] if cap else "-"

@@ -11,13 +11,17 @@ byte for byte, with their origin). The reasoning model is text only and sees pla
     ...
 
 (the reference evaluation sends the first message as a list of text parts, which vLLM joins with newlines;
-we send the joined string). Times are shown as the reference shows them: seconds rounded to 0.1.
+we send the joined string). Times are shown as the reference shows them: a frame's index divided by the
+average frame rate, rounded to 0.1 s; the duration is the last frame's time, ``(N-1)/fps``, as the reference
+evaluation reads it from its caption file (its CLI prints ``N/fps``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+
+import numpy as np
 
 from longlens.prompts.messages import Image, Message, Text
 from longlens.prompts.profiles import read_profile
@@ -64,6 +68,18 @@ def seconds(t: float) -> str:
     return str(round(float(t), 1))
 
 
+def seconds_np(t: float) -> str:
+    """A time as the reference's video_qa prints it: its frame ids are a numpy array, so ``round`` is numpy's
+    (scale by 10, round half to even), which differs from `seconds` on exact ties (frame 16500 at 29.97 fps is
+    550.6 here, 550.5 there)."""
+    return str(float(np.round(np.float64(t), 1)))
+
+
+def _frame_times(frames: FrameSet, fps: float | None) -> list[float]:
+    """The times the reference labels frames with: index / average rate (`fps` None: the frames' timestamps)."""
+    return list(frames.times_s) if fps is None else [i / fps for i in frames.indices]
+
+
 # ---------------------------------------------------------------- the reasoning conversation
 def system_message(profile: NavigateProfile, width: int) -> Message:
     return Message.text("system", profile.system.format(width=width))
@@ -78,8 +94,9 @@ def first_message(profile: NavigateProfile, question: str, options: Sequence[str
                   high: Sequence[tuple[float, float, str]], task: str = "choice") -> Message:
     """The first user message: question (+ ``A. ...`` option lines), duration, one line per high node.
 
-    `high` holds (shown start, shown end, caption) per high-level node, in order; `task` "grounding" adds
-    `SPAN_REQUEST` to the question.
+    `duration_s` is what the duration line shows: the reference evaluation's is the last frame's time
+    (`Tree.last_frame_s`). `high` holds (shown start, shown end, caption) per high-level node, in order;
+    `task` "grounding" adds `SPAN_REQUEST` to the question.
     """
     if task == "grounding":
         question = question + SPAN_REQUEST
@@ -109,11 +126,12 @@ def videoqa_observation(profile: NavigateProfile, answer: str) -> Message:
 
 # ---------------------------------------------------------------- the vision roles
 def caption_messages(profile: NavigateProfile, frames: FrameSet, *, level: int, words: int,
-                     online: bool = False) -> tuple[Message, ...]:
+                     online: bool = False, fps: float | None = None) -> tuple[Message, ...]:
     """A caption request: the level's prompt as system, then ``"{t}s."`` and the image for each frame.
 
-    The reference picks the leaf prompt for nodes of at most 32 frames, which with its settings is the
-    low level; here the level decides.
+    With `fps` (the video's average rate) the times are the reference's, index / fps. The reference picks
+    the leaf prompt for nodes of at most 32 frames, which with its settings is the low level; here the level
+    decides.
     """
     if online:
         prompt = profile.online_caption_low if level == 3 else profile.online_caption_high
@@ -124,14 +142,17 @@ def caption_messages(profile: NavigateProfile, frames: FrameSet, *, level: int, 
         prompt = prompt.format(num_frame=len(frames), num_word=words)
         label = profile.caption_frame_label
     parts: list = []
-    for pixels, t in zip(frames.frames, frames.times_s, strict=True):
-        parts += [Text(label.format(t=seconds(t))), Image(pixels, float(t), frames.video_id)]
+    for pixels, t, shown in zip(frames.frames, frames.times_s, _frame_times(frames, fps), strict=True):
+        parts += [Text(label.format(t=seconds(shown))), Image(pixels, float(t), frames.video_id)]
     return Message.text("system", prompt), Message("user", tuple(parts))
 
 
-def videoqa_messages(profile: NavigateProfile, query: str, frames: FrameSet) -> tuple[Message, ...]:
-    """A video_qa request: the query first, then ``"Video frame at {t} seconds:"`` and the image per frame."""
+def videoqa_messages(profile: NavigateProfile, query: str, frames: FrameSet,
+                     fps: float | None = None) -> tuple[Message, ...]:
+    """A video_qa request: the query first, then ``"Video frame at {t} seconds:"`` and the image per frame
+    (times as in `caption_messages`, rounded as `seconds_np`)."""
     parts: list = [Text(query)]
-    for pixels, t in zip(frames.frames, frames.times_s, strict=True):
-        parts += [Text(profile.videoqa_frame_label.format(t=seconds(t))), Image(pixels, float(t), frames.video_id)]
+    for pixels, t, shown in zip(frames.frames, frames.times_s, _frame_times(frames, fps), strict=True):
+        label = profile.videoqa_frame_label.format(t=seconds_np(shown))
+        parts += [Text(label), Image(pixels, float(t), frames.video_id)]
     return Message.text("system", profile.videoqa_system), Message("user", tuple(parts))

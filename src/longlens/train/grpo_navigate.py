@@ -230,7 +230,7 @@ class NavigateRoller:
         if not trace.steps:
             return NavigateRollout(row.id, trace, None, None, masked="no turn of the model's",
                                    metrics={"failed": 0.0})
-        tree = build_tree(info, trace.meta["width"])
+        tree = build_tree(info, trace.meta["width"], self.config.captions.partition)
         r = trajectory_reward(trace, row.answer, row.truth, tree, options=row.options, weights=self.weights,
                               gap_s=self.gap_s, charge_ancestors=self.charge_ancestors)
         metrics = {"answered": float(r.answered), "correct": r.answer, "location": r.location, "repeat": r.repeat,
