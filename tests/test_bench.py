@@ -13,9 +13,10 @@ from longlens.errors import LongLensError
 
 OPTS = ("Black.", "Gray.", "Green.", "Brown.")
 # reply: (Video-MME official, MLVU official, ours)  -- benchmarks.md section 10, options A Black. .. D Brown.
+# (MLVU's official reader is proved against the official script in test_official_mlvu.py)
 TABLE = {
     "A": ("A", "A", "A"),
-    "(A)": ("A", "(A", "A"),
+    "(A)": ("A", "A", "A"),
     "A.": ("A", "A.", "A"),
     "A. Black.": ("A", "A. Black.", "A"),
     "A) Black": ("A", "A", "A"),

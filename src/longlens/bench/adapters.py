@@ -123,26 +123,35 @@ MLVU_TASKS = ("plotQA", "needle", "ego", "count", "order", "anomaly_reco", "topi
 
 def load_mlvu(data: str | Path, videos: str | Path) -> Loaded:
     """MLVU dev multiple choice: the folder of ``{k}_{task}.json`` files (answers are option texts);
-    videos under ``videos/{k}_{task}/``."""
+    videos under ``videos/{k}_{task}/``.
+
+    Letters as the official choice_bench.py (JUNJIE99/MLVU@fd060c1, ``MLVU.qa_template``) derives them: the
+    *last* candidate equal to the answer (16 dev records repeat a candidate), and ``@`` (``chr(ord('A') - 1)``)
+    when no candidate equals it (2_needle.json records 34 and 338): such records are kept and can never be
+    right, as there, and counted in a note."""
     folder = Path(data)
     if not folder.is_dir():
         raise LongLensError(f"{folder}: give the MLVU json folder (1_plotQA.json ... 7_topic_reasoning.json)")
     missing: list[str] = []
     out = []
+    unanswerable = []
     for k, task in enumerate(MLVU_TASKS, 1):
         f = folder / f"{k}_{task}.json"
         if not f.is_file():
             raise LongLensError(f"{f}: missing MLVU task file")
         for i, r in enumerate(_records(f)):
             options = tuple(r["candidates"])
-            if r["answer"] not in options:
-                raise LongLensError(f"{f}: record {i}: the answer {r['answer']!r} is not one of its candidates")
-            letter = "ABCDEFGHIJ"[options.index(r["answer"])]
+            hits = [j for j, c in enumerate(options) if c == r["answer"]]
+            letter = "ABCDEFGHIJ"[hits[-1]] if hits else "@"
+            if not hits:
+                unanswerable.append(f"{f.name}#{i}")
             path = _video(Path(videos) / f"{k}_{task}", r["video"], missing)
             out.append(Sample("mlvu", f"{task}-{i}", path, r["question"], options, letter, video_id=r["video"],
                               duration_s=float(r["duration"]) if r.get("duration") else None,
                               categories={"task": task}, raw=r))
-    return Loaded(out, sorted(set(missing)))
+    notes = [f"MLVU: {len(unanswerable)} record(s) whose answer is none of their candidates ({', '.join(unanswerable)}) "
+             "are kept and scored wrong, as the official choice_bench.py does"] if unanswerable else []
+    return Loaded(out, sorted(set(missing)), notes)
 
 
 def load_needles(data: str | Path, videos: str | Path | None = None) -> Loaded:

@@ -4,8 +4,8 @@
   deleted anywhere in the reply (case-sensitive), two of them glued together by missing commas in the
   official list (so "Best answer:" is *not* removed), a long reply with no capital A-D gives "", else
   the first capital A-D anywhere ("Black." gives B).
-* `mlvu_official`: MLVU's rule: the text before the first ")" must be the letter ("A" and "A) x" read A;
-  "(A)" and "A." read nothing).
+* `mlvu_official`: MLVU's rule: the one character before the first ")", else the whole reply unstripped
+  ("A", "A) x" and "(A) x" read A; "A." and " A" read something that is not a letter).
 * `longvideobench_official`, `mvbench_official`, `egoschema_official`, `cgbench_official`: those benchmarks'
   reference rules (see each); a reply they cannot read gives None, and the unparsed policy decides.
 * `robust` (the default everywhere): the letter of ``<answer>X</answer>`` or ``\\boxed{X}`` when present,
@@ -42,7 +42,13 @@ def videomme_official(reply: str, letters: str = "ABCD") -> str:
 
 
 def mlvu_official(reply: str) -> str:
-    return reply.split(")")[0].strip() if ")" in reply else reply.strip()
+    """MLVU's ``check_ans`` (choice_bench.py, JUNJIE99/MLVU@fd060c1): with a ")" in the reply, the one character
+    before the first ")" (nothing when the reply starts with it); else the whole reply, unstripped. The result
+    must equal the answer letter exactly ("B) x" and "(B) x" read B; " B", "B." and "The answer is B" do not)."""
+    if ")" in reply:
+        i = reply.index(")")
+        return reply[i - 1 : i]
+    return reply
 
 
 _PHRASE = re.compile(r"(?:answer|option|choice)\s*(?:is|:)?\s*[:\-]?\s*\(?([A-J])\)?(?![A-Za-z])", re.IGNORECASE)
