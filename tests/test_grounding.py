@@ -3,6 +3,8 @@ hand-made records whose numbers are worked out by hand."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from longlens.agents.trace import Step, Trace
@@ -168,13 +170,13 @@ def test_cgbench_union_iou_rec_and_acc_at_iou():
                rec(2, "a", span=(0, 10), truth=[(5, 10), (20, 30)], correct=False, parsed="B", duration="40-50",
                    **g),  # IoU 5/20
                rec(3, "b", truth=[(0, 5)], duration="60+", **g),  # no span
-               rec(4, "b", span=(0, 10), truth=[(0, 3)], duration="60+", **g)]  # IoU 0.3: not > 0.3
+               rec(4, "b", span=(0, 10), truth=[(0, 3)], duration="60+", **g)]  # IoU 0.3: counts at 0.3 (>=)
     s = summarize(records, "cgbench")
     m = {k: v["value"] for k, v in s["metrics"].items()}
     assert s["headline"]["name"] == "long_acc" and m["long_acc"] == 0.75
-    assert m["mIoU"] == pytest.approx(0.3375) and m["rec@IoU"] == pytest.approx(0.45)
-    assert m["acc@IoU"] == pytest.approx(0.35)
-    assert s["tables"]["duration"]["60+"]["rec@IoU"] == pytest.approx(0.2)
+    assert m["mIoU"] == pytest.approx(0.3375) and m["rec@IoU"] == pytest.approx(0.5)
+    assert m["acc@IoU"] == pytest.approx(0.4)
+    assert s["tables"]["duration"]["60+"]["rec@IoU"] == pytest.approx(0.3)
     assert crr(0.5, 0.8) == 0.625 and crr(0.9, 0.8) == 1.0 and crr(0.5, 0.0) is None
 
 
@@ -191,3 +193,18 @@ def test_breakdown_rows_in_natural_order():
                 "categories": {"kind": "text", "length": length, "depth": "0-20%"}}
                for i, length in enumerate(["10 min", "5 min", "60 min", "30 min"])]
     assert list(summarize(records, "needles")["tables"]["length"]) == ["5 min", "10 min", "30 min", "60 min"]
+
+
+def test_iou_and_iop_equal_nextgqa_official_get_tiou():
+    """Per pair, bit for bit, the official get_tIoU (NExT-GQA eval_ground.py; disjoint IoU clipped at 0 as its max
+    over truths does), including pairs where lenA + lenB - overlap would round across 0.3 or 0.5."""
+    from pathlib import Path
+
+    from longlens.bench.grounding import iop, iou
+
+    pairs = json.loads((Path(__file__).parent / "data" / "official" / "nextgqa" / "get_tiou.json").read_text())
+    for p in pairs:
+        gt, pred = tuple(p["gt"]), tuple(p["pred"])
+        official_iou, official_iop = p["official"]
+        assert iou(pred, gt) == max(official_iou, 0.0), p
+        assert iop(pred, gt) == max(official_iop, 0.0), p

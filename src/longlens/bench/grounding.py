@@ -111,10 +111,14 @@ def _overlap(a: Span, b: Span) -> float:
 
 
 def iou(a: Span, b: Span) -> float:
-    """Intersection over union of two spans (0 when both are empty)."""
+    """Intersection over union of two spans (0 when they do not overlap or both are empty). The union of
+    overlapping spans is computed as their hull, ``max(ends) - min(starts)``, as NExT-GQA's ``get_tIoU``
+    (code/TempGQA/eval_ground.py, doc-doc/NExT-GQA@63772e0) does: the same number in exact arithmetic, but
+    lenA + lenB - inter rounds differently in floating point (0.49999999999999994 instead of 0.5)."""
     inter = _overlap(a, b)
-    union = (a[1] - a[0]) + (b[1] - b[0]) - inter
-    return inter / union if union > 0 else 0.0
+    if inter <= 0:
+        return 0.0
+    return inter / (max(a[1], b[1]) - min(a[0], b[0]))
 
 
 def iop(pred: Span, gt: Span) -> float:

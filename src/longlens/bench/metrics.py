@@ -161,8 +161,9 @@ def _cgbench_values(r: dict) -> dict[str, float]:
     span = _span(r)
     u = grounding.union_iou([span], _truth(r)) if span else 0.0
     right = bool(r.get("correct"))
-    return {"mIoU": u, "rec@IoU": sum(u > t for t in CG_THRESHOLDS) / len(CG_THRESHOLDS),
-            "acc@IoU": sum(right and u > t for t in CG_THRESHOLDS) / len(CG_THRESHOLDS)}
+    # thresholds are inclusive, as CG-Bench's run/stat_with_key.py (CG-Bench/CG-Bench@f826608) counts them
+    return {"mIoU": u, "rec@IoU": sum(u >= t for t in CG_THRESHOLDS) / len(CG_THRESHOLDS),
+            "acc@IoU": sum(right and u >= t for t in CG_THRESHOLDS) / len(CG_THRESHOLDS)}
 
 
 def _add_grounded(summary: dict, records: list[dict], values, headline: str, bench: str) -> None:
