@@ -149,8 +149,9 @@ def load_mlvu(data: str | Path, videos: str | Path) -> Loaded:
             out.append(Sample("mlvu", f"{task}-{i}", path, r["question"], options, letter, video_id=r["video"],
                               duration_s=float(r["duration"]) if r.get("duration") else None,
                               categories={"task": task}, raw=r))
-    notes = [f"MLVU: {len(unanswerable)} record(s) whose answer is none of their candidates ({', '.join(unanswerable)}) "
-             "are kept and scored wrong, as the official choice_bench.py does"] if unanswerable else []
+    notes = [f"MLVU: {len(unanswerable)} record(s) whose answer is none of their candidates "
+             f"({', '.join(unanswerable)}) are kept and scored wrong, as the official choice_bench.py does"
+             ] if unanswerable else []
     return Loaded(out, sorted(set(missing)), notes)
 
 
