@@ -24,6 +24,7 @@ printed rounded to 0.1 s by the prompts.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import product
 
 import numpy as np
 
@@ -129,19 +130,19 @@ def split_frames(n: int, width: int, partition: str) -> dict[tuple[int, ...], tu
     if partition not in PARTITIONS:
         raise ValueError(f"partition must be one of {', '.join(PARTITIONS)}, got {partition!r}")
     frames = np.arange(n)
-    nested: dict[tuple[int, ...], np.ndarray] = {}
-    for h, hc in enumerate(np.array_split(frames, width), 1):
-        nested[(h,)] = hc
-        for m, mc in enumerate(np.array_split(hc, width), 1):
-            nested[(h, m)] = mc
-            for leaf, lc in enumerate(np.array_split(mc, width), 1):
-                nested[(h, m, leaf)] = lc
-    out = {}
-    for level in (1, 2, 3):
-        keys = sorted(k for k in nested if len(k) == level)  # reading order: chunk order per level
-        parts = np.array_split(frames, width**level) if partition == "reference" else [nested[k] for k in keys]
-        out.update({k: (int(p[0]), int(p[-1])) for k, p in zip(keys, parts, strict=True)})
-    return out
+    if partition == "reference":  # chunk k of level L is node k written in base w (digits 1..w): reading order
+        chunks = {ids: part for level in (1, 2, 3) for ids, part in
+                  zip(product(range(1, width + 1), repeat=level), np.array_split(frames, width**level), strict=True)}
+    else:
+        chunks = {}
+        for h, hc in enumerate(np.array_split(frames, width), 1):
+            chunks[(h,)] = hc
+            for m, mc in enumerate(np.array_split(hc, width), 1):
+                chunks[(h, m)] = mc
+                for leaf, lc in enumerate(np.array_split(mc, width), 1):
+                    chunks[(h, m, leaf)] = lc
+        chunks = dict(sorted(chunks.items(), key=lambda item: (len(item[0]), item[0])))
+    return {ids: (int(part[0]), int(part[-1])) for ids, part in chunks.items()}
 
 
 def build_tree(info: VideoInfo, width: int, partition: str = "reference") -> Tree:

@@ -110,10 +110,11 @@ def zoom_config_from(args: argparse.Namespace, bench: str | None = None, **overr
     """The `ZoomConfig` of `add_zoom_options` (and ``--agent`` when the command has it): the profile's paper
     settings for `bench`, with the options given on the command line on top (listed as deviations)."""
     from longlens.agents.zoom import paper_config
+    from longlens.video.plan import PATCH
 
     given = {"agent": getattr(args, "agent", None), "max_steps": args.max_steps, "template": args.template,
-             "fast_frames": args.num_fast, "fast_budget": args.fast_res and args.fast_res * 28 * 28,
-             "slow_frames": args.num_slow, "slow_budget": args.slow_res and args.slow_res * 28 * 28,
+             "fast_frames": args.num_fast, "fast_budget": args.fast_res and args.fast_res * PATCH * PATCH,
+             "slow_frames": args.num_slow, "slow_budget": args.slow_res and args.slow_res * PATCH * PATCH,
              "fast_mode": args.fast_mode, "intervals": args.intervals}
     settings = {k: v for k, v in given.items() if v is not None}
     settings.update(overrides)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 from longlens.agents.trace import Trace
@@ -73,9 +74,9 @@ def extractor_for(bench: str, name: str) -> str:
 def zoom_agent(args, cache) -> tuple[ZoomAgent, dict]:
     backend = backend_from(args)
     zoom = zoom_config_from(args, args.bench)
-    config = {"backend": backend.describe(), "transport": transport_config(backend),
-              "zoom": {**{k: v for k, v in zoom.__dict__.items() if k not in ("policy", "gen", "deviations")},
-                       "deviations": list(zoom.deviations), "policy": zoom.policy.__dict__}}
+    settings = asdict(zoom)
+    del settings["gen"]  # max_new_tokens is recorded beside it
+    config = {"backend": backend.describe(), "transport": transport_config(backend), "zoom": settings}
     return ZoomAgent(backend, zoom, cache=cache), config
 
 
@@ -87,8 +88,6 @@ def transport_config(backend) -> dict | None:
 
 
 def navigate_eval_agent(args, cache):
-    from dataclasses import asdict
-
     agent, roles = navigate_agent(args, cache)
     nav = agent.config
     navigate = {k: v for k, v in asdict(nav).items() if k not in ("gen", "videoqa_gen")}
