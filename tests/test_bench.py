@@ -6,8 +6,13 @@ import json
 
 import pytest
 
-from longlens.bench import accuracy, breakdown, load_lvbench, load_mlvu, load_videomme, macro_average, score_choice
-from longlens.bench.extract import mlvu_official, robust, videomme_official
+from longlens.bench import accuracy, breakdown, macro_average, score_choice
+from longlens.bench.benchmarks.lvbench import load as load_lvbench
+from longlens.bench.benchmarks.mlvu import load as load_mlvu
+from longlens.bench.benchmarks.mlvu import mlvu_official
+from longlens.bench.benchmarks.videomme import load as load_videomme
+from longlens.bench.benchmarks.videomme import videomme_official
+from longlens.bench.extract import robust
 from longlens.bench.sample import Sample
 from longlens.errors import LongLensError
 
@@ -129,7 +134,7 @@ def eval_cmd(suite, out, script, *extra):
 
 
 def test_eval_runs_resumes_and_refuses_another_config(needle_suite, tmp_path, capsys):
-    from longlens.bench import load_needles
+    from longlens.bench.benchmarks.needles import load as load_needles
     from longlens.cli.main import main
 
     samples = load_needles(needle_suite).samples

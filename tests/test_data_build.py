@@ -15,7 +15,7 @@ import pytest
 from longlens.backends.base import DEFAULT_GEN, Backend, Completion, GenConfig
 from longlens.backends.openai_server import OpenAIBackend
 from longlens.backends.server import ScriptedServer
-from longlens.bench import load_needles
+from longlens.bench.benchmarks.needles import load as load_needles
 from longlens.bench.sample import Sample
 from longlens.cli.main import main
 from longlens.errors import LongLensError

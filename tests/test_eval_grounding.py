@@ -66,8 +66,13 @@ def test_nextgqa_answer_and_evidence_span(videos, tmp_path):
     assert second["correct"] and second["iop"] == 0.0
     summary = json.loads((out / "summary.json").read_text())
     assert summary["headline"]["name"] == "Acc@GQA" and summary["headline"]["value"] == pytest.approx(0.5)
-    assert main(["eval", "nextgqa", "--data", str(tmp_path / "test.csv"), "--videos", str(videos), "--out",
-                 str(tmp_path / "other"), "--extractor", "official"]) == 2
+    other = tmp_path / "other"
+    assert main(["eval", "nextgqa", "--data", str(tmp_path / "test.csv"), "--videos", str(videos), "--out", str(other),
+                 "--backend", "scripted", "--script", str(script), "--max-steps", "2", "--extractor", "official",
+                 "--cache-dir", str(tmp_path / "cache")]) == 0
+    official = json.loads((other / "summary.json").read_text())
+    assert official["policy"] == "official" and official["headline"]["name"] == "Acc@GQA"
+    assert official["metrics"]["Acc@QA"]["value"] == 1.0 and official["metrics"]["Acc@GQA"]["value"] == 0.5
 
 
 def test_progress_shows_iou_for_grounding():

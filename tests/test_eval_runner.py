@@ -41,7 +41,7 @@ def read_lines(path) -> list[str]:
 # ---------------------------------------------------------------- kill -9, then resume
 @pytest.mark.slow
 def test_kill_9_mid_run_loses_nothing_and_writes_nothing_twice(suite, tmp_path):
-    from longlens.bench import load_needles
+    from longlens.bench.benchmarks.needles import load as load_needles
 
     ids = {s.id for s in load_needles(suite).samples}
     out, results = tmp_path / "run", tmp_path / "run" / "results.jsonl"

@@ -9,7 +9,6 @@ import pytest
 
 from longlens.agents.trace import Step, Trace
 from longlens.bench.grounding import (
-    charades_official,
     iop,
     iou,
     max_over,
@@ -25,13 +24,18 @@ from longlens.bench.scorers import score_trace
 
 # ---------------------------------------------------------------- readers
 def test_charades_official_rule():
-    assert charades_official("The event happens in the 24.3 - 30.4 seconds.") == (24.3, 30.4)
-    assert charades_official("It happens from 0:10 to 0:20.") == (10.0, 20.0)
-    assert charades_official("it starts at 30 and ends at 12") == (12.0, 30.0)  # first two numbers, swapped
-    # only the sentences naming start/end/happen count: 2 is ignored
-    assert charades_official("I see a person at 2.\nThe event starts at 5.5 and ends at 8") == (5.5, 8.0)
-    assert charades_official("First 3! Then 7?") == (3.0, 7.0)  # no keyword anywhere: first number of each sentence
-    assert charades_official("I could not find it") is None
+    from longlens.bench.benchmarks.charades import extract_time
+
+    assert extract_time("The event happens in the 24.3 - 30.4 seconds.") == [[24.3, 30.4]]
+    assert extract_time("It happens from 10 to 20.") == [[10.0, 20.0]]  # "to" -> "-": a range
+    assert extract_time("it starts at 30 and ends at 12") == []  # one candidate sentence: one number, no pair
+    assert extract_time("It starts at 30.\nIt ends at 12.") == [[12.0, 30.0]]  # first numbers of two, swapped
+    assert extract_time("I see a person at 2.\nThe event starts at 5.5 and ends at 8") == []
+    assert extract_time("First 3! Then 7?") == []  # no keyword: no candidate sentence
+    assert extract_time("20 - 10 and 1 - 2") == [[10.0, 20.0]]  # every range, the first kept
+    assert extract_time("I could not find it") == []
+    with pytest.raises(ValueError):
+        extract_time("1..2 - 3")  # the official raises here too
 
 
 @pytest.mark.parametrize("text,duration,span", [
@@ -100,7 +104,7 @@ def test_score_trace_by_task():
                    "correct": False}
     assert score_trace(trace(""), gr)["parsed"] is None and score_trace(trace(""), gr)["iou"] == 0.0
     official = trace("", {"kind": "malformed", "reason": "no box"}, completion="It happens in 12 - 22 seconds.")
-    assert score_trace(official, gr, "charades")["span"] == [12.0, 22.0]
+    assert score_trace(official, gr, "official")["span"] == [12.0, 22.0]
     assert score_trace(official, gr)["span"] is None  # ours reads the boxed answer or zooms, not free text
 
 

@@ -16,7 +16,7 @@ def test_suite_plan_names_lengths_and_distinct_seeds():
 
 
 def test_make_needles_writes_a_suite_eval_reads_and_keeps_what_exists(tmp_path, capsys):
-    from longlens.bench.adapters import load_needles
+    from longlens.bench.benchmarks.needles import load as load_needles
 
     out = tmp_path / "suite"
     args = ["bench", "make-needles", "--out", str(out), "--minutes", "0.5,1", "--count", "2", "--size", "160x96",
@@ -40,7 +40,7 @@ def test_make_needles_writes_a_suite_eval_reads_and_keeps_what_exists(tmp_path, 
 
 
 def test_needle_samples_carry_length_and_depth(tmp_path):
-    from longlens.bench.adapters import load_needles
+    from longlens.bench.benchmarks.needles import load as load_needles
     from longlens.synth import make_video
 
     key = make_video(tmp_path / "v.mp4", duration_s=50, width=160, height=96, fps=4, seed=3, needles=3)

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from longlens.bench import load_mlvu, score_choice
+from longlens.bench import score_choice
+from longlens.bench.benchmarks.mlvu import load as load_mlvu
 from longlens.bench.metrics import summarize
 
 HERE = Path(__file__).parent / "data" / "official" / "mlvu"

@@ -1,17 +1,14 @@
-"""Benchmarks: native-format adapters -> `Sample`, answer extractors, span measures, scorers and metrics."""
+"""Benchmarks: one module per benchmark under `longlens.bench.benchmarks` (loader, official scorer, rules,
+breakdowns, provenance), our answer extractor, span measures, scorers, metrics, the runner and reports."""
 
-from longlens.bench.adapters import LOADERS, Loaded, load_lvbench, load_mlvu, load_needles, load_videomme
-from longlens.bench.adapters_more import (
-    load_cgbench,
-    load_charades,
-    load_egoschema,
-    load_longvideobench,
-    load_mvbench,
-    load_nextgqa,
-)
+from longlens.bench.benchmark import Benchmark
+from longlens.bench.benchmarks import BENCHMARKS
+from longlens.bench.loading import Loaded
 from longlens.bench.sample import Sample
-from longlens.bench.scorers import Accuracy, Score, accuracy, breakdown, macro_average, score_choice
+from longlens.bench.scorers import Accuracy, Score, accuracy, breakdown, macro_average, score_choice, score_reply
 
-__all__ = ["LOADERS", "Accuracy", "Loaded", "Sample", "Score", "accuracy", "breakdown", "load_cgbench",
-           "load_charades", "load_egoschema", "load_longvideobench", "load_lvbench", "load_mlvu", "load_mvbench",
-           "load_needles", "load_nextgqa", "load_videomme", "macro_average", "score_choice"]
+LOADERS = {name: b.load for name, b in BENCHMARKS.items()}
+"""Benchmark name -> loader ``(data, videos) -> Loaded``."""
+
+__all__ = ["BENCHMARKS", "LOADERS", "Accuracy", "Benchmark", "Loaded", "Sample", "Score", "accuracy", "breakdown",
+           "macro_average", "score_choice", "score_reply"]

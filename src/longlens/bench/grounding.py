@@ -2,9 +2,9 @@
 
 A span is ``(start, end)`` in seconds. Every measure here is a fraction in [0, 1] (never a percentage).
 
-* `charades_official`: the Charades-STA reader of lmms-eval (``extract_time``), rewritten from its description.
-* `parse_span`: ours, for any reply: ``\\boxed{[s, e]}``, ``[s, e]``, "from 12.5 to 20 seconds", "12.5 - 20",
-  clock times; fractions of the video when every end is <= 1 and the duration is known (CG-Bench's rule).
+* `parse_span`: ours, for any reply (each benchmark's official reader lives in its module):
+  ``\\boxed{[s, e]}``, ``[s, e]``, "from 12.5 to 20 seconds", "12.5 - 20",
+  clock times; fractions of the video when every end is <= 1 and the duration is known.
 * `iou`, `iop`, `max_over`, `union_iou`: the overlap measures of Charades-STA, NExT-GQA and CG-Bench.
 * `predicted_span`: the span an agent's trace predicts.
 """
@@ -19,54 +19,8 @@ from longlens.agents.actions import last_boxed, parse_interval, parse_time
 Span = tuple[float, float]
 
 
-def _ordered(a: float, b: float) -> Span:
+def ordered(a: float, b: float) -> Span:
     return (a, b) if a <= b else (b, a)
-
-
-# ---------------------------------------------------------------- Charades-STA, lmms-eval's rule
-_CANNED = "the event 'person turn a light on' happens in the 24.3 - 30.4 seonds"
-_KEYWORDS = ("start", "end", "happen")
-_NUM = r"\d+(?:\.\d+)?"
-_CLOCK = r"\d+:\d+(?::\d+)?(?:\.\d+)?"
-_OFFICIAL_PATTERNS = (
-    ("range", re.compile(rf"({_CLOCK})\s*-\s*({_CLOCK})")),
-    ("range", re.compile(rf"({_NUM})\s*-\s*({_NUM})")),
-    ("pair", re.compile(_CLOCK)),
-)
-
-
-def charades_official(reply: str) -> Span | None:
-    """lmms-eval's Charades-STA reader: lowercase, drop the prompt's example, every "to" -> "-" (inside words
-    too), keep the sentences (split on ``! ? newline``) that mention start/end/happen (all if none do), then
-    the first of: a clock range, a numeric range ``a - b``, two clock times, the first numbers of two
-    sentences, the first two numbers anywhere. The first span wins, its ends swapped if reversed."""
-    text = reply.lower().replace(_CANNED, "").replace("to", "-")
-    sentences = [s for s in re.split(r"[!?\n]", text) if s.strip()]
-    sentences = [s for s in sentences if any(k in s for k in _KEYWORDS)] or sentences
-    for kind, pattern in _OFFICIAL_PATTERNS:
-        for s in sentences:
-            if kind == "range":
-                m = pattern.search(s)
-                if m:
-                    return _ordered(_seconds(m[1]), _seconds(m[2]))
-            else:
-                found = pattern.findall(s)
-                if len(found) >= 2:
-                    return _ordered(_seconds(found[0]), _seconds(found[1]))
-    firsts = [m[0] for m in (re.findall(_NUM, s) for s in sentences) if m]
-    if len(firsts) >= 2:
-        return _ordered(float(firsts[0]), float(firsts[1]))
-    numbers = re.findall(_NUM, " ".join(sentences))
-    if len(numbers) >= 2:
-        return _ordered(float(numbers[0]), float(numbers[1]))
-    return None
-
-
-def _seconds(token: str) -> float:
-    total = 0.0
-    for part in token.split(":"):
-        total = total * 60 + float(part)
-    return total
 
 
 # ---------------------------------------------------------------- our reader
@@ -89,7 +43,7 @@ def parse_span(text: str, duration_s: float | None = None) -> Span | None:
             a, b = span
             if duration_s and a <= 1 and b <= 1:
                 a, b = a * duration_s, b * duration_s
-            return _ordered(a, b)
+            return ordered(a, b)
     return None
 
 
@@ -139,7 +93,7 @@ def max_over(pred: Span | None, gts: Iterable[Span], fn: Callable[[Span, Span], 
 def merge(spans: Iterable[Span]) -> list[Span]:
     """Overlapping or touching spans joined, sorted."""
     out: list[list[float]] = []
-    for s, e in sorted(_ordered(*sp) for sp in spans):
+    for s, e in sorted(ordered(*sp) for sp in spans):
         if out and s <= out[-1][1]:
             out[-1][1] = max(out[-1][1], e)
         else:
@@ -166,5 +120,5 @@ def predicted_span(trace) -> Span | None:
     for step in reversed(trace.steps):
         action = step.action or {}
         if action.get("kind") == "zoom" and action.get("start_s") is not None and action.get("end_s") is not None:
-            return _ordered(float(action["start_s"]), float(action["end_s"]))
+            return ordered(float(action["start_s"]), float(action["end_s"]))
     return None

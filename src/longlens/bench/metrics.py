@@ -23,41 +23,55 @@ import math
 import re
 
 from longlens.bench import grounding
-from longlens.bench.scorers import Accuracy, Score, accuracy, clustered_se
+from longlens.bench.benchmark import Benchmark
+from longlens.bench.benchmarks import BENCHMARKS
+from longlens.bench.benchmarks.lvbench import COLUMNS as LVBENCH_COLUMNS
+from longlens.bench.scorers import Accuracy, Score, accuracy
+from longlens.bench.stats import mean_metric, metric
 
-BREAKDOWNS: dict[str, tuple[str, ...]] = {
-    "videomme": ("duration", "domain", "task_type", "sub_category"),
-    "lvbench": ("capability",),
-    "mlvu": ("task",),
-    "longvideobench": ("duration_group", "question_category"),
-    "mvbench": ("task",),
-    "needles": ("kind", "length", "depth"),
-    "nextgqa": ("type",),
-    "cgbench": ("duration", "domain", "sub_category"),
-}
-MACRO = {"mlvu": "M-Avg", "mvbench": "task mean"}
-"""Benchmarks whose headline is the plain mean of the per-task accuracies."""
-LVBENCH_COLUMNS = {"entity recognition": "ER", "event understanding": "EU", "key information retrieval": "KIR",
-                   "temporal grounding": "TG", "reasoning": "Rea", "summarization": "Sum"}
-THRESHOLDS = {"charades": (0.3, 0.5, 0.7), "nextgqa": (0.3, 0.5)}
-CG_THRESHOLDS = (0.1, 0.2, 0.3, 0.4, 0.5)
+CG_THRESHOLDS = BENCHMARKS["cgbench"].thresholds
 
 
-def summarize(records: list[dict], bench: str, *, policy: str = "wrong", seed: int = 0) -> dict:
+def _spec(bench: str) -> Benchmark:
+    return BENCHMARKS.get(bench) or Benchmark(bench, bench, load=lambda data, videos: None)
+
+
+def summarize(records: list[dict], bench: str, *, policy: str = "wrong", seed: int = 0,
+              extractor: str = "robust") -> dict:
+    """The summary of a run's (or a predictions file's) records. With ``extractor="official"`` the metrics are
+    the official script's, with its denominators (`Benchmark.official_metrics`, or the letter accuracy under
+    the benchmark's official unparsed policy); the tables stay ours."""
+    spec = _spec(bench)
+    if extractor == "official" and spec.official_metrics is None:
+        policy = spec.official_policy
     if records and all(r.get("task") == "grounding" for r in records):
-        return _grounding_summary(records, bench, policy)
+        summary = _grounding_summary(records, bench, policy)
+    else:
+        summary = _choice_summary(records, bench, policy, seed, spec)
+    summary["extractor"] = extractor
+    summary["missing_predictions"] = sum(1 for r in records if r.get("missing"))
+    if extractor == "official" and spec.official_metrics is not None:
+        metrics = spec.official_metrics(records)
+        name = next(iter(metrics))
+        summary.update(policy="official", metrics=metrics,
+                       headline={"name": name, "value": metrics[name]["value"], "se": metrics[name].get("se"),
+                                 "n": metrics[name]["n"]})
+    return summary
+
+
+def _choice_summary(records: list[dict], bench: str, policy: str, seed: int, spec: Benchmark) -> dict:
     choice = [r for r in records if r.get("task", "choice") in ("choice", "grounded_choice")]
     acc = _accuracy(choice, policy, seed)
     tables = {key: {label: _row(_accuracy(g, policy, seed)) for label, g in _groups(choice, key, bench).items()}
-              for key in BREAKDOWNS.get(bench, ())}
-    metrics = {"accuracy": _metric(acc.accuracy, acc.n, acc.se, acc.unparsed)}
+              for key in spec.breakdowns}
+    metrics = {"accuracy": metric(acc.accuracy, acc.n, acc.se, acc.unparsed)}
     headline = {"name": "accuracy", "value": acc.accuracy, "se": acc.se, "n": acc.n}
-    if bench in MACRO and tables.get("task"):
+    if spec.macro and tables.get("task"):
         rows = list(tables["task"].values())
         value = sum(r["accuracy"] for r in rows) / len(rows)
         se = None if any(r["se"] is None for r in rows) else math.sqrt(sum(r["se"] ** 2 for r in rows)) / len(rows)
-        metrics[MACRO[bench]] = _metric(value, acc.n, se, acc.unparsed)
-        headline = {"name": MACRO[bench], "value": value, "se": se, "n": acc.n}
+        metrics[spec.macro] = metric(value, acc.n, se, acc.unparsed)
+        headline = {"name": spec.macro, "value": value, "se": se, "n": acc.n}
     summary = {"bench": bench, "policy": policy, "questions": len(records), "unparsed": acc.unparsed,
                "errors": sum(1 for r in records if r.get("error")), "headline": headline, "metrics": metrics,
                "tables": tables}
@@ -88,13 +102,6 @@ def _accuracy(records: list[dict], policy: str, seed: int) -> Accuracy:
 
 def _row(acc: Accuracy) -> dict:
     return {"accuracy": acc.accuracy, "n": acc.n, "se": acc.se, "unparsed": acc.unparsed}
-
-
-def _metric(value: float, n: int, se: float, unparsed: int | None = None) -> dict:
-    out = {"value": value, "n": n, "se": se}
-    if unparsed is not None:
-        out["unparsed"] = unparsed
-    return out
 
 
 def _groups(records: list[dict], key: str, bench: str) -> dict[str, list[dict]]:
@@ -128,16 +135,14 @@ def _truth(r: dict) -> list[tuple[float, float]]:
 
 
 def _mean(records: list[dict], value) -> dict:
-    pairs = [(r.get("video_id", ""), float(value(r))) for r in records]
-    mean = sum(v for _, v in pairs) / len(pairs) if pairs else 0.0
-    return _metric(mean, len(pairs), clustered_se(pairs, mean))
+    return mean_metric([(r.get("video_id", ""), float(value(r))) for r in records])
 
 
 def _grounding_summary(records: list[dict], bench: str, policy: str) -> dict:
     """Charades-STA: mIoU (headline) and R@t = share of queries with IoU >= t; a missing span is IoU 0."""
     ious = {r["id"]: grounding.max_over(_span(r), _truth(r), grounding.iou) for r in records}
     metrics = {"mIoU": _mean(records, lambda r: ious[r["id"]])}
-    for t in THRESHOLDS.get(bench, (0.3, 0.5, 0.7)):
+    for t in _spec(bench).thresholds or (0.3, 0.5, 0.7):
         metrics[f"R@{t}"] = _mean(records, lambda r, t=t: ious[r["id"]] >= t)
     head = metrics["mIoU"]
     return {"bench": bench, "policy": policy, "questions": len(records),
@@ -151,15 +156,15 @@ def _nextgqa_values(r: dict) -> dict[str, float]:
     span, truth = _span(r), _truth(r)
     u, p = grounding.max_over(span, truth, grounding.iou), grounding.max_over(span, truth, grounding.iop)
     out = {"Acc@GQA": float(bool(r.get("correct")) and p >= 0.5), "mIoP": p}
-    out.update({f"IoP@{t}": float(p >= t) for t in THRESHOLDS["nextgqa"]})
+    out.update({f"IoP@{t}": float(p >= t) for t in BENCHMARKS["nextgqa"].thresholds})
     out["mIoU"] = u
-    out.update({f"IoU@{t}": float(u >= t) for t in THRESHOLDS["nextgqa"]})
+    out.update({f"IoU@{t}": float(u >= t) for t in BENCHMARKS["nextgqa"].thresholds})
     return out
 
 
 def _cgbench_values(r: dict) -> dict[str, float]:
-    span = _span(r)
-    u = grounding.union_iou([span], _truth(r)) if span else 0.0
+    spans = [tuple(sp) for sp in r.get("spans") or ()] or ([_span(r)] if _span(r) else [])
+    u = grounding.union_iou(spans, _truth(r)) if spans else 0.0
     right = bool(r.get("correct"))
     # thresholds are inclusive, as CG-Bench's run/stat_with_key.py (CG-Bench/CG-Bench@f826608) counts them
     return {"mIoU": u, "rec@IoU": sum(u >= t for t in CG_THRESHOLDS) / len(CG_THRESHOLDS),

@@ -35,7 +35,7 @@ from pathlib import Path
 from longlens.agents.trace import Trace
 from longlens.backends.base import BackendError
 from longlens.bench.sample import Sample
-from longlens.bench.scorers import score_trace
+from longlens.bench.scorers import score_reply, score_trace
 from longlens.errors import LongLensError
 
 
@@ -225,7 +225,7 @@ def run_eval(samples: list[Sample], answer: Callable[[Sample], Trace], out: str 
             raise
         except LongLensError as exc:  # bad input (a broken video ...): recorded, the run goes on
             wall = time.perf_counter() - t0
-            return {**base, "prediction": "", "parsed": None, "correct": False, "error": str(exc),
+            return {**base, **score_reply(sample, None, None, extractor), "prediction": "", "error": str(exc),
                     "cost": cost_of(None, wall), "wall_s": round(wall, 3)}
         if trace.meta.get("server_failed"):  # an agent that ends the question itself on a failing server
             raise BackendError(trace.error or "the model server failed")

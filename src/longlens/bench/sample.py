@@ -28,6 +28,9 @@ class Sample:
     """Breakdown keys: {"duration": "long", "task_type": [...], ...}."""
     raw: dict = field(default_factory=dict, repr=False)
     """The native record, as read."""
+    source: dict = field(default_factory=dict)
+    """Where the record is in the official files: ``{"file": <annotation file name>, "index": <0-based position
+    of the record in that file; for line formats the data line number, header excluded>}``."""
     task: str = "choice"
     """``choice`` (a letter is scored), ``grounding`` (a [start, end] span is scored against `spans`:
     Charades-STA) or ``grounded_choice`` (both: NExT-GQA, CG-Bench)."""

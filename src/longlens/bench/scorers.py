@@ -9,30 +9,24 @@ LongVideoBench and EgoSchema reference code). The count of unparsed replies is a
 from __future__ import annotations
 
 import hashlib
-import math
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from longlens.bench import extract, grounding
+from longlens.bench.benchmarks import BENCHMARKS, get
 from longlens.bench.sample import LETTERS, Sample
+from longlens.bench.stats import clustered_se
+from longlens.errors import LongLensError
 
 POLICIES = ("wrong", "drop", "random")
 EXTRACTORS: dict[str, Callable] = {
     "robust": lambda reply, s: extract.robust(reply, s.options),
-    "videomme": lambda reply, s: extract.videomme_official(reply, LETTERS[: max(len(s.options), 4)]) or None,
-    # LVBench's test_acc.py takes the Video-MME family's letter and skips any answer outside A-E (policy "drop")
-    "lvbench": lambda reply, s: extract.videomme_official(reply, "ABCDE") or None,
-    "mlvu": lambda reply, s: extract.mlvu_official(reply) or None,
-    "longvideobench": lambda reply, s: extract.longvideobench_official(reply),
-    "mvbench": lambda reply, s: extract.mvbench_official(reply, LETTERS[: len(s.options) or 5]),
-    "egoschema": lambda reply, s: extract.egoschema_official(reply, s.options),
-    "cgbench": lambda reply, s: extract.cgbench_official(reply),
-    "cgbench-lenient": lambda reply, s: extract.cgbench_official(reply, credit=s.answer),
-    # Charades-STA's official rule reads spans (see score_trace); letters, if any, are read as robust does
-    "charades": lambda reply, s: extract.robust(reply, s.options),
+    **{name: rule for b in BENCHMARKS.values() for name, rule in b.rules.items()},
 }
-"""Extractor name -> ``(reply, sample) -> letter or None``: the names ``--extractor`` accepts."""
+"""Extractor name -> ``(reply, sample) -> letter or None``: with ``official`` (each benchmark's own scorer,
+reproduced in its module), the names ``--extractor`` accepts."""
+EXTRACTOR_CHOICES = ("official", *sorted(EXTRACTORS))
 
 
 @dataclass(frozen=True)
@@ -45,41 +39,76 @@ class Score:
     """Whether the read letter is the answer (False when unparsed)."""
 
 
+def check_extractor(name: str, bench: str | None = None) -> None:
+    """Raise `LongLensError` unless `name` can score `bench` (``official`` needs the benchmark's scorer)."""
+    if name == "official":
+        if bench is not None and not get(bench).has_official:
+            raise LongLensError(f"{bench} has no official scorer to reproduce; use --extractor robust")
+        return
+    if name not in EXTRACTORS:
+        raise LongLensError(f"unknown extractor {name!r}; use one of {', '.join(EXTRACTOR_CHOICES)}")
+
+
 def score_choice(prediction: str, sample: Sample, extractor: str = "robust") -> Score:
     """Multiple choice: read a letter with `extractor` and compare it with the sample's letter."""
+    if extractor == "official":
+        got = score_reply(sample, prediction or "", None, "official")
+        return Score(sample.id, sample.video_id, got["parsed"], bool(got["correct"]))
     if extractor not in EXTRACTORS:
-        raise ValueError(f"unknown extractor {extractor!r}; use one of {', '.join(EXTRACTORS)}")
+        raise ValueError(f"unknown extractor {extractor!r}; use one of {', '.join(EXTRACTOR_CHOICES)}")
     got = EXTRACTORS[extractor](prediction or "", sample)
     return Score(sample.id, sample.video_id, got, got is not None and got == sample.answer)
 
 
-def score_trace(trace, sample: Sample, extractor: str = "robust") -> dict:
-    """The scored fields of one result record for `sample` answered by `trace` (an agent's `Trace`).
+def score_reply(sample: Sample, reply: str | None, spans: list | None = None, extractor: str = "robust") -> dict:
+    """The scored fields of one result record: `reply` (None: no prediction) and `spans` given as data (a
+    predictions file's ``span``/``spans``, an agent's zoom; they win over spans read from the reply).
 
-    Always ``prediction`` (the final answer text), ``parsed`` and ``correct``. By task:
+    Always ``prediction``, ``parsed`` and ``correct`` (and ``missing`` without a reply). With ``official``, the
+    benchmark's own scorer decides the rest (NExT-GQA ``iou``/``iop``/``grounded``, CG-Bench ``long_acc``/
+    ``miou``, Charades-STA ``iou``). Otherwise, by task:
 
     * ``choice``: ``parsed`` is the letter read (None: unparsed), ``correct`` whether it is the answer.
     * ``grounding``: ``span`` (the predicted [start, end] in seconds, or None), ``iou`` and ``iop`` (fractions,
-      best over the truth spans; 0 without a span); ``parsed`` is "span" or None, ``correct`` is always False
-      (grounding is measured by ``iou``, not right or wrong).
-    * ``grounded_choice``: the letter fields of ``choice`` plus ``span``, ``iou`` and ``iop``.
-
-    The span is `grounding.predicted_span(trace)`; with the ``charades`` extractor it is Charades-STA's
-    official reader applied to the last reply of the trace (the raw text, box and all).
+      best over the truth spans; 0 without a span); ``parsed`` is "span" or None, ``correct`` is always False.
+    * ``grounded_choice``: the letter fields of ``choice`` plus ``span``, ``iou`` and ``iop`` (and ``spans``
+      when several were given: CG-Bench scores the set).
     """
-    out: dict = {"prediction": trace.answer}
+    check_extractor(extractor, sample.benchmark if extractor == "official" else None)
+    out: dict = {"prediction": reply}
+    if reply is None:
+        out["missing"] = True
+    if extractor == "official":
+        out.update(get(sample.benchmark).official(sample, reply, spans))
+        return out
     if sample.task in ("choice", "grounded_choice"):
-        s = score_choice(trace.answer, sample, extractor)
-        out.update(parsed=s.parsed, correct=s.correct)
+        got = EXTRACTORS[extractor](reply, sample) if reply is not None else None
+        out.update(parsed=got, correct=got is not None and got == sample.answer)
     if sample.task in ("grounding", "grounded_choice"):
-        if extractor == "charades":
-            span = grounding.charades_official(trace.steps[-1].completion if trace.steps else trace.answer or "")
-        else:
-            span = grounding.predicted_span(trace)
+        given = [grounding.ordered(*sp) for sp in spans or ()]
+        span = given[0] if given else None
+        if spans is None and reply:
+            span = grounding.parse_span(reply, sample.duration_s)
         out.update(span=list(span) if span else None, iou=grounding.max_over(span, sample.spans, grounding.iou),
                    iop=grounding.max_over(span, sample.spans, grounding.iop))
+        if len(given) > 1:
+            out["spans"] = [list(sp) for sp in given]
         if sample.task == "grounding":
             out.update(parsed="span" if span else None, correct=False)
+    return out
+
+
+def score_trace(trace, sample: Sample, extractor: str = "robust") -> dict:
+    """The scored fields of one result record for `sample` answered by `trace` (an agent's `Trace`): its final
+    answer is the reply and `grounding.predicted_span` the span given as data, except under an official
+    grounding scorer (Charades-STA), which reads the last reply of the trace as written (box and all)."""
+    if extractor == "official" and sample.task == "grounding":
+        reply = trace.steps[-1].completion if trace.steps else trace.answer or ""
+        out = score_reply(sample, reply or "", None, extractor)
+    else:
+        span = grounding.predicted_span(trace) if sample.task != "choice" else None
+        out = score_reply(sample, trace.answer or "", [span] if span else None, extractor)
+    out["prediction"] = trace.answer
     return out
 
 
@@ -117,19 +146,6 @@ def accuracy(scores: Iterable[Score], samples: dict[str, Sample] | None = None, 
     n = len(values)
     acc = sum(v for _, v in values) / n if n else 0.0
     return Accuracy(acc, n, unparsed, clustered_se(values, acc), policy)
-
-
-def clustered_se(values: list[tuple[str, float]], mean: float) -> float | None:
-    """Standard error of a mean, clustered by the first item (the video); None when fewer than two videos
-    (not estimable: one video's questions say nothing about how another video would go)."""
-    by_cluster: dict[str, float] = defaultdict(float)
-    for cluster, v in values:
-        by_cluster[cluster] += v - mean
-    g = len(by_cluster)
-    if g < 2:
-        return None
-    n = len(values)
-    return math.sqrt(sum(r * r for r in by_cluster.values()) / (n * n) * g / (g - 1))
 
 
 def breakdown(scores: list[Score], samples: dict[str, Sample], key: str, *, policy: str = "wrong") -> dict:

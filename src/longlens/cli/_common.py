@@ -47,13 +47,13 @@ def human_count(n: float) -> str:
 def benchmark_samples(args: argparse.Namespace) -> tuple[list, list, set]:
     """(questions, the runnable ones, their missing video paths) of ``args.bench`` from ``--data``/``--videos``
     (``--limit`` applied); notes and missing videos are printed to stderr."""
-    from longlens.bench.adapters import LOADERS
+    from longlens.bench.benchmarks import get
 
     if args.bench != "needles" and not args.videos:
         raise LongLensError(f"{args.bench} needs --videos DIR (the folder with its video files)")
     if args.concurrency < 1:
         raise LongLensError(f"--concurrency must be 1 or more, got {args.concurrency}")
-    loaded = LOADERS[args.bench](args.data, args.videos)
+    loaded = get(args.bench).load(args.data, args.videos)
     for note in getattr(loaded, "notes", ()):
         print(note, file=sys.stderr)
     samples = loaded.samples[: args.limit] if args.limit else loaded.samples

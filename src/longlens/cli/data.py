@@ -46,9 +46,9 @@ def add_parser(sub, name):
 
 
 def _bench_options(p) -> None:
-    from longlens.bench.adapters import LOADERS
+    from longlens.bench.benchmarks import BENCHMARKS
 
-    p.add_argument("bench", choices=sorted(LOADERS))
+    p.add_argument("bench", choices=sorted(BENCHMARKS))
     p.add_argument("--data", required=True, help="the benchmark's annotation file (needles: answer keys)")
     p.add_argument("--videos", metavar="DIR", help="the videos folder (needles: default beside the keys)")
     p.add_argument("--limit", type=int, help="the first N questions only")

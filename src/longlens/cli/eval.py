@@ -7,24 +7,21 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from longlens.agents.trace import Trace
 from longlens.agents.zoom import AGENTS, ZoomAgent
-from longlens.bench.adapters import LOADERS
+from longlens.bench.benchmarks import BENCHMARKS
 from longlens.bench.metrics import summarize
-from longlens.bench.sample import Sample
-from longlens.bench.scorers import EXTRACTORS, POLICIES
+from longlens.bench.scorers import EXTRACTOR_CHOICES, POLICIES, check_extractor
+from longlens.bench.solver import ask_agent
 from longlens.cli._common import add_cache_options, benchmark_samples, cache_from
 from longlens.cli.backend_options import add_backend_options, add_zoom_options, backend_from, zoom_config_from
 from longlens.cli.roles import add_navigate_options, navigate_agent
-from longlens.errors import LongLensError
-from longlens.prompts.zoom import LETTERS
 
 
 def add_parser(sub, name):
     p = sub.add_parser(name, help="run an agent over a benchmark (resumable: rerun the same command to go on)",
                        description="Run an agent over a benchmark in its native format. Results are appended to "
                                    "RUN_DIR/results.jsonl as each question finishes; rerunning skips what is done.")
-    p.add_argument("bench", choices=sorted(LOADERS))
+    p.add_argument("bench", choices=sorted(BENCHMARKS))
     p.add_argument("--data", required=True, help="the benchmark's annotation file (MLVU: its json folder; "
                                                  "needles: an answer key or a folder of them)")
     p.add_argument("--videos", help="the videos folder (needles: default beside the keys)")
@@ -36,39 +33,15 @@ def add_parser(sub, name):
     p.add_argument("--limit", type=int, help="the first N questions only")
     p.add_argument("--concurrency", type=int, default=1,
                    help="questions in flight (default 1); questions on one video share its decoded frames")
-    p.add_argument("--extractor", choices=["official", *sorted(EXTRACTORS)], default="robust",
-                   help="how an answer is read from a reply: robust (default), official (the benchmark's own "
-                        "scorer, quirks kept) or a named rule")
+    p.add_argument("--extractor", choices=EXTRACTOR_CHOICES, default="robust",
+                   help="how a reply is scored: robust (default), official (the benchmark's own scorer, quirks "
+                        "and denominators kept) or a named letter rule")
     p.add_argument("--policy", choices=POLICIES, default="wrong",
                    help="unparsed replies: wrong (default), drop, random")
     p.add_argument("--mix", action="store_true", help="add to a run folder made with another configuration")
     add_navigate_options(p)
     add_cache_options(p)
     return p
-
-
-def ask_agent(agent, sample: Sample) -> Trace:
-    """The one place a benchmark question becomes an agent call.
-
-    A grounding question (Charades-STA) asks for a ``[start, end]`` span in the agent's own words; a grounded
-    multiple-choice question (NExT-GQA, CG-Bench) is asked as multiple choice, and its evidence span is the
-    last interval the agent named (`bench.grounding.predicted_span`).
-    """
-    task = "grounding" if sample.task == "grounding" else "choice"
-    return agent.run(sample.video, sample.question, sample.options[: len(LETTERS)], task=task)
-
-
-OFFICIAL = {b: b for b in ("videomme", "lvbench", "mlvu", "longvideobench", "mvbench", "egoschema", "cgbench",
-                           "charades")}
-"""Benchmark -> the extractor that reproduces its official scorer (``--extractor official``)."""
-
-
-def extractor_for(bench: str, name: str) -> str:
-    if name != "official":
-        return name
-    if bench not in OFFICIAL:
-        raise LongLensError(f"{bench} has no official answer rule to reproduce; use --extractor robust")
-    return OFFICIAL[bench]
 
 
 def zoom_agent(args, cache) -> tuple[ZoomAgent, dict]:
@@ -100,7 +73,8 @@ def run(args) -> int:
     from longlens.bench.progress import Progress
     from longlens.bench.runner import RunFolder, cost_summary, run_eval
 
-    extractor = extractor_for(args.bench, args.extractor)
+    extractor = args.extractor
+    check_extractor(extractor, args.bench)
     samples, runnable, missing = benchmark_samples(args)
     cache = cache_from(args)
     agent, agent_config = (navigate_eval_agent if args.agent == "navigate" else zoom_agent)(args, cache)
@@ -116,7 +90,7 @@ def run(args) -> int:
                            extractor=extractor, mix=args.mix, progress=progress,
                            prepare=(lambda s: prefetch(s.video)) if prefetch else None)
     run_s = time.perf_counter() - started
-    summary = summarize(records, args.bench, policy=args.policy)
+    summary = summarize(records, args.bench, policy=args.policy, extractor=extractor)
     head = summary["headline"]
     cost = cost_summary(records)
     summary.update({"questions": len(samples), "answered": len(records), "missing_videos": len(missing),
@@ -125,7 +99,7 @@ def run(args) -> int:
     per = cost["per_question"]
     se = "n/a (one video)" if head["se"] is None else f"{head['se']:.3f}"
     print(f"{head['name']} {head['value']:.3f} ± {se} over {head['n']} ({summary['unparsed']} unparsed, "
-          f"policy {args.policy}); {len(records)}/{len(samples)} answered, {len(missing)} missing videos; "
+          f"policy {summary['policy']}); {len(records)}/{len(samples)} answered, {len(missing)} missing videos; "
           f"results in {args.out}")
     print(f"cost per question: {per['steps']:g} steps, {per['frames_decoded']:g} frames decoded, "
           f"{per['visual_tokens']:,.0f} visual + {per['text_tokens']:,.0f} text tokens, {per['model_s']:.2f} s model, "

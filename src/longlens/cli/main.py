@@ -25,6 +25,7 @@ COMMANDS = {
     "scripted-server": "scripted_server",
     "tree": "tree",
     "eval": "eval",
+    "score": "score",
     "bench": "bench",
     "data": "data",
     "report": "report",
