@@ -24,7 +24,7 @@ def ordered(a: float, b: float) -> Span:
 
 
 # ---------------------------------------------------------------- our reader
-_TIME = r"\d+(?::\d{1,2}){0,2}(?:\.\d+)?(?:\s*(?:seconds|second|secs|sec|s)\b)?"
+_TIME = r"\d++(?::\d{1,2}){0,2}(?:\.\d++)?(?:\s*(?:seconds|second|secs|sec|s)\b)?"  # possessive: linear on digit runs
 _RANGE = re.compile(rf"({_TIME})\s*(?:-|–|—|~|\bto\b|\buntil\b|\band\b)\s*({_TIME})", re.IGNORECASE)
 _BRACKET = re.compile(r"\[[^\[\]]*\]")
 

@@ -45,6 +45,11 @@ class Run:
         return str(bench or "unknown")
 
     @property
+    def extractor(self) -> str:
+        """How the run's replies were scored (``official``: its summary uses the official denominators)."""
+        return "official" if self.config.get("extractor") == "official" else "robust"
+
+    @property
     def agent(self) -> str:
         return str(self.config.get("agent") or "?")
 
@@ -170,7 +175,8 @@ def run_report(run: Run, policy: str) -> dict:
     points = token_points(run.records)
     costs = cost_table(run.records)
     return {"name": run.name, "path": str(run.path), "bench": run.bench, "agent": run.agent,
-            "backend": run.config.get("backend"), "summary": summarize(run.records, run.bench, policy=policy),
+            "backend": run.config.get("backend"), "summary": summarize(run.records, run.bench, policy=policy,
+                                                                          extractor=run.extractor),
             "cost": costs, "steps": step_histogram(run.records), "token_bins": token_bins(points),
             "token_points": points, "plots": {}}
 

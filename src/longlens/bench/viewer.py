@@ -181,7 +181,7 @@ def write_viewer(runs, folder: str | Path, *, policy: str = "wrong", thumbs: int
             item, trace = question_item(run, record)
             items.append(item)
             traces.append(trace)
-        head = summarize(run.records, run.bench, policy=policy)["headline"]
+        head = summarize(run.records, run.bench, policy=policy, extractor=run.extractor)["headline"]
         heads.append({"name": run.name, "bench": run.bench, "agent": run.agent, "metric": head["name"],
                       "value": head["value"], "se": head["se"], "n": head["n"]})
     made = attach_thumbs(items, traces, folder / "thumbs", thumbs, fast_thumbs)
