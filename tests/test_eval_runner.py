@@ -82,11 +82,16 @@ def test_a_failing_server_stops_the_run_and_a_rerun_goes_on(suite, tmp_path, cap
         assert main(cmd) == 2
         err = capsys.readouterr().err
         assert "context too long" in err and len(err.strip().splitlines()) == 1
-        assert len(read_lines(out / "results.jsonl")) == 1  # the finished question is kept, the failed one not
+        first = [json.loads(x) for x in read_lines(out / "results.jsonl")]
+        assert [bool(r["error"]) for r in first] == [False, True]  # the finished question, the failed one's error
+        assert first[1]["error_kind"] == "server" and "context too long" in first[1]["error"]
         assert main(cmd) == 0
-    records = [json.loads(x) for x in read_lines(out / "results.jsonl")]
-    assert len(records) == 12 and len({r["id"] for r in records}) == 12
+    from longlens.bench.runner import RunFolder
+
+    records = RunFolder(out).records()  # the failed question was asked again: its last record counts
+    assert len(records) == 12 and len({r["id"] for r in records}) == 12 and len(read_lines(out / "results.jsonl")) == 13
     assert sum(r["prediction"] == "A" for r in records) == 1 and all(not r["error"] for r in records)
+    assert json.loads((out / "summary.json").read_text())["answered"] == 12
 
 
 def test_a_failing_reasoning_server_stops_a_navigate_run_too(suite, tmp_path, capsys):
@@ -101,9 +106,11 @@ def test_a_failing_reasoning_server_stops_a_navigate_run_too(suite, tmp_path, ca
                "--timeout", "5"]
         assert main(cmd) == 2
         assert "server melted" in capsys.readouterr().err
-        assert len(read_lines(out / "results.jsonl")) == 1  # the failed question is not recorded as done
+        assert [json.loads(x).get("error_kind") for x in read_lines(out / "results.jsonl")] == [None, "server"]
         assert main(cmd) == 0
-    records = [json.loads(x) for x in read_lines(out / "results.jsonl")]
+    from longlens.bench.runner import RunFolder
+
+    records = RunFolder(out).records()
     assert [r["prediction"] for r in records] == ["A", "B", "B"] and not any(r["error"] for r in records)
 
 
@@ -321,3 +328,109 @@ def test_eta_from_this_runs_pace():
     tally.add({"correct": True})
     tally.add({"correct": False})
     assert tally.eta_s() == pytest.approx(10.0 / 2 * 4)
+
+
+# ---------------------------------------------------------------- one process per run folder
+def test_a_second_process_on_a_run_folder_is_refused_with_the_holders_pid(suite, tmp_path, capsys):
+    from longlens.bench.runner import RunFolder
+    from longlens.cli.main import main
+
+    out = tmp_path / "run"
+    with RunFolder(out).lock():  # another open file description: flock refuses it as it would another process
+        code = main(["eval", "needles", "--data", str(suite), "--out", str(out), "--limit", "1",
+                     "--cache-dir", str(tmp_path / "cache")])
+        err = capsys.readouterr().err
+    assert code == 2 and f"pid {os.getpid()}" in err and len(err.strip().splitlines()) == 1
+    assert not (out / "results.jsonl").exists()
+    assert main(["eval", "needles", "--data", str(suite), "--out", str(out), "--limit", "1",
+                 "--cache-dir", str(tmp_path / "cache")]) == 0  # released: the next one goes
+
+
+@pytest.mark.slow
+def test_two_eval_processes_on_one_folder_write_nothing_twice(suite, tmp_path):
+    out = tmp_path / "run"
+    with ScriptedServer(["I get the answer.\n\n\\boxed{A}"], repeat_last=True, latency_s=0.1) as server:
+        cmd = [sys.executable, "-m", "longlens", "eval", "needles", "--data", str(suite), "--out", str(out),
+               "--backend", "openai", "--base-url", server.url, "--max-steps", "1",
+               "--cache-dir", str(tmp_path / "cache")]
+        procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+        results = [(p.wait(timeout=300), p.communicate()[1]) for p in procs]
+    assert sorted(code for code, _ in results) == [0, 2], results
+    refused = next(err for code, err in results if code == 2)
+    assert "another longlens process" in refused and "Traceback" not in refused
+    ids = [json.loads(x)["id"] for x in read_lines(out / "results.jsonl")]
+    assert len(ids) == len(set(ids)) == 12
+
+
+def test_text_utf8_cannot_hold_is_kept_as_escapes_and_files_are_whole(tmp_path):
+    from longlens.agents.trace import Trace
+    from longlens.jsonl import append_json, read_lines, write_json
+
+    trace = Trace(question="Q?\ud800", options=[], video={}, agent="zoom", backend="x", config={}, steps=[],
+                  answer="\ud800 \\boxed{A}", choice=None, totals={})
+    path = trace.save(tmp_path / "t.json")
+    assert Trace.load(path).answer == "\ud800 \\boxed{A}" and not list(tmp_path.glob(".*tmp"))
+    append_json(tmp_path / "r.jsonl", {"prediction": "\udfff x\x00"})
+    assert read_lines(tmp_path / "r.jsonl") == [{"prediction": "\udfff x\x00"}]
+    write_json(tmp_path / "s.json", {"a": "\ud800"})
+    assert json.loads((tmp_path / "s.json").read_text(encoding="utf-8")) == {"a": "\ud800"}
+
+
+@pytest.mark.parametrize("entry", [{"raw": "<html>502 Bad Gateway</html>"}, {"body": {"choices": []}},
+                                   {"body": "just a string"}, {"body": {"choices": [{"message": None}]}},
+                                   {"body": {"choices": [{"message": {"content": 5}}]}}, {"raw": "\ud800"}])
+def test_a_200_that_is_no_completion_is_a_server_error_retried_then_one_line(entry):
+    from longlens.backends.base import BackendError
+
+    hi = (Message.text("user", "hi"),)
+    with ScriptedServer([entry, entry, "\\boxed{A}"]) as server:
+        backend = make_backend("openai", base_url=server.url, retries=2)
+        backend.check()
+        backend.backoff_s = 0.01
+        assert backend.generate(hi).text == "\\boxed{A}"  # retried like a 5xx, then answered
+    with ScriptedServer([entry], repeat_last=True) as server:
+        backend = make_backend("openai", base_url=server.url, retries=1)
+        backend.check()
+        backend.backoff_s = 0.01
+        with pytest.raises(BackendError) as err:
+            backend.generate(hi)
+    assert "HTTP 200" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_every_video_missing_is_one_line_not_an_accuracy_over_nothing(suite, tmp_path, capsys):
+    from longlens.cli.main import main
+
+    code = main(["eval", "needles", "--data", str(suite), "--videos", str(tmp_path / "nowhere"), "--out",
+                 str(tmp_path / "run"), "--cache-dir", str(tmp_path / "cache")])
+    err = capsys.readouterr().err
+    assert code == 2 and "none of the 12 questions has its video" in err and "accuracy" not in err
+
+
+def test_scripted_server_cli_busy_port_latency_and_bounded_log(tmp_path, capsys):
+    from longlens.cli.main import main
+
+    script = tmp_path / "s.json"
+    script.write_text('["\\\\boxed{A}"]')
+    with ScriptedServer(["x"]) as busy:
+        port = busy.httpd.server_address[1]
+        assert main(["scripted-server", str(script), "--port", str(port)]) == 2
+    err = capsys.readouterr().err
+    assert "pick another --port" in err and len(err.strip().splitlines()) == 1
+    with ScriptedServer(["\\boxed{A}"], repeat_last=True, keep_requests=2) as server:
+        backend = make_backend("openai", base_url=server.url)
+        backend.check()
+        for _ in range(5):
+            backend.generate((Message.text("user", "hi"),))
+        assert server.received == 5 and len(server.requests) == 2
+
+
+def test_uniform_agent_is_sized_from_the_cli(suite, tmp_path):
+    from longlens.cli.main import main
+
+    out = tmp_path / "u"
+    assert main(["eval", "needles", "--data", str(suite), "--out", str(out), "--agent", "uniform", "--limit", "1",
+                 "--uniform-frames", "8", "--uniform-res", "64", "--cache-dir", str(tmp_path / "cache")]) == 0
+    zoom = json.loads((out / "config.json").read_text())["config"]["zoom"]
+    assert (zoom["uniform_frames"], zoom["uniform_budget"]) == (8, 64 * 28 * 28)
+    (record,) = [json.loads(x) for x in read_lines(out / "results.jsonl")]
+    assert 0 < record["cost"]["visual_tokens"] <= 8 * 64 + 16  # 8 frames at 64 tokens (default: 64 at 256)

@@ -13,6 +13,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from longlens.jsonl import dumps, write_atomic
+
 TRACE_VERSION = 1
 
 
@@ -75,13 +77,12 @@ class Trace:
         return asdict(self)
 
     def to_json(self, indent: int | None = None) -> str:
-        return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False)
+        return dumps(self.to_dict(), indent=indent)
 
     def save(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(self.to_json(indent=1), encoding="utf-8")
-        return path
+        """Written atomically (a crash leaves the old file or none, never a part); text the model wrote that
+        UTF-8 cannot hold (lone surrogates) is kept as JSON escapes."""
+        return write_atomic(path, self.to_json(indent=1))
 
     @classmethod
     def from_dict(cls, data: dict) -> Trace:

@@ -141,6 +141,8 @@ class ZoomConfig:
             raise ValueError(f"unknown agent {self.agent!r}; use one of {', '.join(AGENTS)}")
         if self.max_steps < 1:
             raise ValueError("max_steps must be at least 1")
+        if self.uniform_frames < 1 or self.uniform_budget < 1:
+            raise ValueError("uniform_frames and uniform_budget must be at least 1")
         if self.intervals not in INTERVAL_RULES:
             raise ValueError(f"unknown interval rule {self.intervals!r}; use one of {', '.join(INTERVAL_RULES)}")
 

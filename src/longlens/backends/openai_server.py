@@ -172,7 +172,7 @@ class OpenAIBackend(Backend):
         choice = choices[0]
         text = choice.message.content or ""
         if not isinstance(text, str):
-            raise _BadReply(f"{self.base_url} answered a message whose content is not text")
+            raise _BadReply(f"{self.base_url} answered HTTP 200 with a message whose content is not text")
         if prefix and text.startswith(prefix):  # some servers echo the continued message
             text = text[len(prefix) :]
         usage = response.usage
@@ -189,6 +189,15 @@ class OpenAIBackend(Backend):
             model=response.model or self.model,
             finish_reason=choice.finish_reason,
         )
+
+    def _call(self, create, body: dict):
+        try:
+            return create(**body)
+        except ValueError as exc:  # a body that is not JSON (json.JSONDecodeError): the server's fault
+            raise self._not_json(exc) from exc
+
+    def _not_json(self, exc: ValueError) -> _BadReply:
+        return _BadReply(f"{self.base_url} answered HTTP 200 with a body that is not JSON ({str(exc)[:80]})")
 
     def _failure(self, exc, messages) -> tuple[bool, BackendError]:
         """(retry?, the error to raise if we stop)."""
@@ -224,7 +233,7 @@ class OpenAIBackend(Backend):
         for attempt in range(self.retries + 1):
             t0 = time.perf_counter()
             try:
-                return self._completion(self.client.chat.completions.create(**body), prefix, t0)
+                return self._completion(self._call(self.client.chat.completions.create, body), prefix, t0)
             except (self._openai.OpenAIError, _BadReply) as exc:
                 retry, error = self._failure(exc, messages)
                 if not retry or attempt == self.retries:
@@ -238,7 +247,11 @@ class OpenAIBackend(Backend):
         for attempt in range(self.retries + 1):
             t0 = time.perf_counter()
             try:
-                return self._completion(await self.aclient.chat.completions.create(**body), prefix, t0)
+                try:
+                    response = await self.aclient.chat.completions.create(**body)
+                except ValueError as exc:  # a body that is not JSON (json.JSONDecodeError)
+                    raise self._not_json(exc) from exc
+                return self._completion(response, prefix, t0)
             except (self._openai.OpenAIError, _BadReply) as exc:
                 retry, error = self._failure(exc, messages)
                 if not retry or attempt == self.retries:

@@ -5,7 +5,9 @@ It speaks the chat-completions wire format (``GET /v1/models``, ``POST /v1/chat/
 dry runs: ``longlens scripted-server replies.json``.
 
 A script entry is a reply string, or a dict with optional ``text``, ``status`` (an HTTP error to send,
-e.g. 500), ``delay_s`` (wait before answering, to provoke timeouts) and ``error`` (the error message).
+e.g. 500), ``delay_s`` (wait before answering, to provoke timeouts), ``error`` (the error message),
+``body`` (a JSON value sent as the whole 200 answer: ``{"choices": []}``, a string ...) and ``raw`` (bytes,
+as text, sent as the whole 200 answer: what a broken proxy returns).
 When the script runs out, the last entry repeats if ``repeat_last`` is set, else HTTP 500 is sent.
 ``latency_s`` adds a fixed wait to every chat completion (a stand-in for a model's time, so that questions
 are in flight in throughput benchmarks and crash tests); requests are served in parallel threads.
@@ -16,20 +18,24 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections import deque
 from contextlib import suppress
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
 class ScriptedServer:
     def __init__(self, script: list, *, model: str = "scripted-model", host: str = "127.0.0.1", port: int = 0,
-                 repeat_last: bool = False, latency_s: float = 0.0):
+                 repeat_last: bool = False, latency_s: float = 0.0, keep_requests: int | None = None):
         if latency_s < 0:
             raise ValueError(f"latency_s must be 0 or more, got {latency_s}")
         self.script = list(script)
         self.latency_s = latency_s
         self.model = model
         self.repeat_last = repeat_last
-        self.requests: list[dict] = []
+        self.requests: deque[dict] = deque(maxlen=keep_requests)
+        """The request bodies received (the last `keep_requests` of them when that is set)."""
+        self.received = 0
+        """How many chat requests came in (all of them, kept or not)."""
         self._lock = threading.Lock()
         self._served = 0
         server = self
@@ -40,8 +46,8 @@ class ScriptedServer:
             def log_message(self, *args):  # quiet
                 return None
 
-            def _send(self, status: int, payload: dict):
-                data = json.dumps(payload).encode()
+            def _send(self, status: int, payload, raw: bytes | None = None):
+                data = raw if raw is not None else json.dumps(payload).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
@@ -81,6 +87,12 @@ class ScriptedServer:
                     self._send(entry["status"], {"error": {"message": entry.get("error", "scripted failure"),
                                                            "type": "scripted"}})
                     return
+                if "raw" in entry:
+                    self._send(200, None, raw=str(entry["raw"]).encode("utf-8", "surrogatepass"))
+                    return
+                if "body" in entry:
+                    self._send(200, entry["body"])
+                    return
                 text = entry.get("text", "")
                 self._send(200, {
                     "id": f"chatcmpl-{server._served}",
@@ -100,6 +112,7 @@ class ScriptedServer:
     def _next(self, body: dict) -> dict | None:
         with self._lock:
             self.requests.append(body)
+            self.received += 1
             if self._served < len(self.script):
                 entry = self.script[self._served]
             elif self.repeat_last and self.script:

@@ -15,8 +15,10 @@ the run folder) and ``wall_s``.
 Questions run grouped by video (in the order videos first appear), so the questions on one video are in
 flight together and share its decoded frames; with `prepare` (the zoom agent's `prefetch`), the next
 video is decoded in a background thread while the current one's questions wait for the model. A failing
-model server (`BackendError`) stops the run: the questions in flight finish and are written, nothing is
-recorded for the others, and rerunning goes on.
+model server (`BackendError`, after its retries) stops the run: the failed question gets an error record
+(``error_kind`` "server"), the questions in flight finish and are written, and rerunning asks the failed ones
+again (their last record counts). A question that fails on its input (a broken video) gets an error record
+(``error_kind`` "input") and the run goes on. One process owns a run folder at a time (`RunFolder.lock`).
 """
 
 from __future__ import annotations
@@ -37,24 +39,9 @@ from longlens.backends.base import BackendError
 from longlens.bench.sample import Sample
 from longlens.bench.scorers import score_reply, score_trace
 from longlens.errors import LongLensError
+from longlens.jsonl import append_synced, cut_torn_line, dumps, read_lines
 
-
-def cut_torn_line(path: Path) -> None:
-    """Drop a partial last line of `path` (a kill mid-write) so the next record starts on its own line."""
-    if not path.exists():
-        return
-    data = path.read_bytes()
-    if data and not data.endswith(b"\n"):
-        with path.open("r+b") as f:
-            f.truncate(data.rfind(b"\n") + 1)
-
-
-def append_synced(path: Path, line: str) -> None:
-    """Append one line (ending in a newline) to `path`, flushed and fsynced before returning."""
-    with path.open("a", encoding="utf-8") as f:
-        f.write(line)
-        f.flush()
-        os.fsync(f.fileno())
+__all__ = ["RunFolder", "append_synced", "cut_torn_line", "run_each", "run_eval", "unique_ids"]
 
 
 def run_each(items: list, work: Callable, write: Callable, concurrency: int = 1) -> None:
@@ -93,6 +80,27 @@ class RunFolder:
     def results(self) -> Path:
         return self.path / "results.jsonl"
 
+    @contextlib.contextmanager
+    def lock(self):
+        """Hold the folder for this process (an advisory lock on ``.lock``, released when the process ends,
+        however it ends); a second holder is refused with one line naming the first one's PID."""
+        import fcntl
+
+        self.path.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+                raise LongLensError(f"{self.path} is being written by another longlens process (pid {holder}); "
+                                    "wait for it to finish, or give another --out") from None
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+            yield self
+        finally:
+            os.close(fd)  # closing releases the lock
+
     def prepare(self, config: dict, *, mix: bool = False) -> None:
         self.path.mkdir(parents=True, exist_ok=True)
         (self.path / "traces").mkdir(exist_ok=True)
@@ -111,12 +119,13 @@ class RunFolder:
         cut_torn_line(self.results)
 
     def records(self) -> list[dict]:
-        """The finished records (a torn last line, not yet cut, is not one)."""
-        if not self.results.exists():
-            return []
-        text = self.results.read_text(encoding="utf-8")
-        lines = text.splitlines() if text.endswith("\n") else text.splitlines()[:-1]
-        return [json.loads(line) for line in lines if line.strip()]
+        """The finished records, one per question: a question recorded again (an error retried on resume)
+        counts by its last record. A torn last line, not yet cut, is not one."""
+        latest: dict[str, dict] = {}
+        for r in read_lines(self.results):
+            latest.pop(r.get("id"), None)
+            latest[r.get("id")] = r
+        return list(latest.values())
 
 
 COST_KEYS = ("steps", "calls", "frames_decoded", "visual_tokens", "text_tokens", "prompt_tokens",
@@ -195,8 +204,14 @@ def run_eval(samples: list[Sample], answer: Callable[[Sample], Trace], out: str 
     is called in a background thread for the first question on the next video (concurrency > 1 only)."""
     unique_ids(samples)
     folder = RunFolder(Path(out))
+    with folder.lock():
+        return _run_locked(folder, samples, answer, config, concurrency=concurrency, extractor=extractor, mix=mix,
+                           progress=progress, prepare=prepare)
+
+
+def _run_locked(folder: RunFolder, samples, answer, config, *, concurrency, extractor, mix, progress, prepare):
     folder.prepare(config, mix=mix)
-    done = {r["id"] for r in folder.records()}
+    done = {r["id"] for r in folder.records() if r.get("error_kind") != "server"}  # server errors: asked again
     todo = by_video([s for s in samples if s.id not in done])
     lock = threading.Lock()
     total = len(samples)
@@ -219,16 +234,22 @@ def run_eval(samples: list[Sample], answer: Callable[[Sample], Trace], out: str 
         base = {"id": sample.id, "video_id": sample.video_id, "benchmark": sample.benchmark, "task": sample.task,
                 "categories": sample.categories, "n_options": len(sample.options), "truth": sample.answer,
                 "truth_spans": [list(sp) for sp in sample.spans]}
-        try:
-            trace = answer(sample)
-        except BackendError:  # the server, not the question: stop, record nothing (a rerun goes on)
-            raise
-        except LongLensError as exc:  # bad input (a broken video ...): recorded, the run goes on
+        def failed(exc: Exception, kind: str) -> dict:
             wall = time.perf_counter() - t0
             return {**base, **score_reply(sample, None, None, extractor), "prediction": "", "error": str(exc),
-                    "cost": cost_of(None, wall), "wall_s": round(wall, 3)}
+                    "error_kind": kind, "cost": cost_of(None, wall), "wall_s": round(wall, 3)}
+
+        try:
+            trace = answer(sample)
+        except BackendError as exc:  # the server, after its retries: recorded, then the run stops (a rerun
+            write(failed(exc, "server"))  # asks this question again)
+            raise
+        except LongLensError as exc:  # bad input (a broken video ...): recorded, the run goes on
+            return failed(exc, "input")
         if trace.meta.get("server_failed"):  # an agent that ends the question itself on a failing server
-            raise BackendError(trace.error or "the model server failed")
+            error = BackendError(trace.error or "the model server failed")
+            write(failed(error, "server"))
+            raise error
         trace_file = folder.path / "traces" / f"{_safe(sample.id)}.json"
         trace.save(trace_file)
         wall = time.perf_counter() - t0
@@ -238,7 +259,7 @@ def run_eval(samples: list[Sample], answer: Callable[[Sample], Trace], out: str 
 
     def write(record: dict) -> None:
         nonlocal finished
-        line = json.dumps(record, ensure_ascii=False, default=str) + "\n"
+        line = dumps(record) + "\n"
         with lock:
             append_synced(folder.results, line)
             finished += 1

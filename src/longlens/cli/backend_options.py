@@ -102,6 +102,11 @@ def add_zoom_options(p: argparse.ArgumentParser, *, max_new_tokens: int = 2048) 
     g.add_argument("--intervals", choices=["reference", "lenient"],
                    help="how zoom requests are read: reference (default: whole seconds, as the checkpoints' code; "
                         "[12.5, 40] or [2:00, 2:30] end zooming) or lenient (decimals and clock times zoom too)")
+    g.add_argument("--uniform-frames", type=int, metavar="N",
+                   help="--agent uniform: frames over the whole video (default 64)")
+    g.add_argument("--uniform-res", type=int, metavar="TOKENS",
+                   help="--agent uniform: tokens per frame (default 256); size it to zoom's spend for an "
+                        "equal-budget comparison")
     g.add_argument("--max-new-tokens", type=int, default=max_new_tokens,
                    help=f"tokens generated per step at most (default {max_new_tokens})")
 
@@ -115,7 +120,9 @@ def zoom_config_from(args: argparse.Namespace, bench: str | None = None, **overr
     given = {"agent": getattr(args, "agent", None), "max_steps": args.max_steps, "template": args.template,
              "fast_frames": args.num_fast, "fast_budget": args.fast_res and args.fast_res * PATCH * PATCH,
              "slow_frames": args.num_slow, "slow_budget": args.slow_res and args.slow_res * PATCH * PATCH,
-             "fast_mode": args.fast_mode, "intervals": args.intervals}
+             "fast_mode": args.fast_mode, "intervals": args.intervals,
+             "uniform_frames": getattr(args, "uniform_frames", None),
+             "uniform_budget": getattr(args, "uniform_res", None) and args.uniform_res * PATCH * PATCH}
     settings = {k: v for k, v in given.items() if v is not None}
     settings.update(overrides)
     return paper_config(bench, args.profile, gen=GenConfig(max_new_tokens=args.max_new_tokens), **settings)

@@ -15,6 +15,7 @@ from longlens.bench.solver import ask_agent
 from longlens.cli._common import add_cache_options, benchmark_samples, cache_from
 from longlens.cli.backend_options import add_backend_options, add_zoom_options, backend_from, zoom_config_from
 from longlens.cli.roles import add_navigate_options, navigate_agent
+from longlens.errors import LongLensError
 
 
 def add_parser(sub, name):
@@ -76,6 +77,9 @@ def run(args) -> int:
     extractor = args.extractor
     check_extractor(extractor, args.bench)
     samples, runnable, missing = benchmark_samples(args)
+    if samples and not runnable:
+        raise LongLensError(f"none of the {len(samples)} questions has its video (e.g. {sorted(missing)[0]}); "
+                            "check --videos")
     cache = cache_from(args)
     agent, agent_config = (navigate_eval_agent if args.agent == "navigate" else zoom_agent)(args, cache)
     config = {"bench": args.bench, "data": str(args.data), "agent": args.agent, **agent_config,

@@ -13,7 +13,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from longlens.backends.base import BackendError
-from longlens.bench.runner import append_synced, cut_torn_line, run_each
+from longlens.bench.runner import run_each
+from longlens.jsonl import append_synced, cut_torn_line
 
 
 def decided_path(out: str | Path) -> Path:
