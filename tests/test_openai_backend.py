@@ -205,7 +205,7 @@ def test_probe_stops_a_server_that_counts_other_visual_tokens():
     is stopped at start with the serve flags that fix it; `auto` probes vLLM servers only."""
     with ScriptedServer(["x", "y"]) as server:
         OpenAIBackend(server.url).check()  # auto: not a vLLM server, no probe
-        assert server.requests == []
+        assert list(server.requests) == []
         with pytest.raises(BackendError, match=r"counts 0 more visual tokens .* --mm-processor-kwargs .*\"fps\": 30"):
             OpenAIBackend(server.url, probe="on").check()
     sent = [p for r in server.requests for p in r["messages"][0]["content"] if p["type"] == "video_url"]
