@@ -101,3 +101,45 @@ def test_store_round_trip_and_rejects_foreign_files(tmp_path):
     path.write_bytes(b"not a store file at all")
     assert store.read(path) is None
     assert store.read(tmp_path / "absent.llc") is None
+
+
+def test_cache_limit_from_the_environment_and_the_cli(tmp_path, monkeypatch, capsys):
+    from longlens.cli.main import main
+    from longlens.errors import LongLensError
+
+    monkeypatch.setenv("LONGLENS_CACHE_MAX_GB", "1.5")
+    assert FrameCache(tmp_path / "c").max_bytes == int(1.5 * 2**30)
+    assert main(["cache", "--cache-dir", str(tmp_path / "c")]) == 0
+    assert "limit 1.5 GiB" in capsys.readouterr().out
+    monkeypatch.setenv("LONGLENS_CACHE_MAX_GB", "lots")
+    with pytest.raises(LongLensError, match="LONGLENS_CACHE_MAX_GB"):
+        FrameCache(tmp_path / "c")
+    monkeypatch.delenv("LONGLENS_CACHE_MAX_GB")
+    import argparse
+
+    from longlens.cli._common import add_cache_options, cache_from
+
+    p = argparse.ArgumentParser()
+    add_cache_options(p)
+    assert cache_from(p.parse_args(["--cache-dir", str(tmp_path / "d"), "--cache-max-gb", "2"])).max_bytes == 2 * 2**30
+
+
+def test_orphaned_temp_files_are_counted_swept_when_stale_and_cleared(tmp_path, capsys):
+    import os
+    import time
+
+    from longlens.cli.main import main
+
+    cache = FrameCache(tmp_path / "c")
+    folder = tmp_path / "c" / "frames" / "ab"
+    folder.mkdir(parents=True)
+    old, fresh = folder / ".tmp-old", folder / ".tmp-fresh"
+    old.write_bytes(b"x" * 1000)
+    fresh.write_bytes(b"y" * 10)
+    os.utime(old, (time.time() - 7200, time.time() - 7200))  # a writer killed two hours ago
+    assert (cache.stats().orphans, cache.stats().orphan_bytes) == (2, 1010)
+    cache.put("frames", "cd" * 32, {"n": 1}, {"a": np.zeros(3, np.uint8)})  # first use sweeps the stale one
+    assert not old.exists() and fresh.exists()
+    assert main(["cache", "--cache-dir", str(tmp_path / "c"), "--clear"]) == 0
+    assert not fresh.exists() and cache.stats().entries == 0 and cache.stats().orphans == 0
+    assert "cleared" in capsys.readouterr().out

@@ -13,12 +13,17 @@ def add_cache_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("cache")
     g.add_argument("--cache-dir", help="frame cache folder (default: $LONGLENS_CACHE_DIR or ~/.cache/longlens)")
     g.add_argument("--no-cache", action="store_true", help="decode everything, read and write no cache")
+    g.add_argument("--cache-max-gb", type=float, metavar="GB",
+                   help="cache size limit in GiB, least recently used evicted (default $LONGLENS_CACHE_MAX_GB or 20)")
 
 
 def cache_from(args: argparse.Namespace) -> FrameCache | None:
     if getattr(args, "no_cache", False):
         return None
-    return FrameCache(args.cache_dir) if getattr(args, "cache_dir", None) else FrameCache()
+    limit = getattr(args, "cache_max_gb", None)
+    if limit is not None and not limit >= 0:
+        raise LongLensError(f"--cache-max-gb takes a size in GiB (0 or more), got {limit}")
+    return FrameCache(getattr(args, "cache_dir", None), None if limit is None else int(limit * 2**30))
 
 
 def parse_clip(values: list[str]) -> tuple[float, float]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import time
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,10 +20,29 @@ from typing import Any
 
 import numpy as np
 
+from longlens.errors import LongLensError
 from longlens.video import store
 
 DEFAULT_MAX_BYTES = 20 * 2**30
 _SUFFIX = ".llc"
+_TEMP = ".tmp-*"
+"""Temporary files of `store.write`; one left by a killed process is an orphan."""
+STALE_S = 3600.0
+"""An orphan older than this is swept when a cache is first used (younger ones may be a live writer's)."""
+
+
+def default_max_bytes() -> int:
+    """``$LONGLENS_CACHE_MAX_GB`` (GiB, decimals allowed), else 20 GiB."""
+    env = os.environ.get("LONGLENS_CACHE_MAX_GB")
+    if not env:
+        return DEFAULT_MAX_BYTES
+    try:
+        value = float(env)
+    except ValueError:
+        value = -1.0
+    if not value >= 0:
+        raise LongLensError(f"LONGLENS_CACHE_MAX_GB={env!r} is not a size in GiB; set it to e.g. 50")
+    return int(value * 2**30)
 
 
 def default_cache_dir() -> Path:
@@ -47,14 +67,18 @@ class CacheStats:
     entries: int
     bytes: int
     max_bytes: int
+    orphans: int = 0
+    """Temporary files left by killed writers (swept by `FrameCache.clear` and, once stale, at first use)."""
+    orphan_bytes: int = 0
 
 
 class FrameCache:
     """Disk cache of arrays + metadata under `root`, in named sections ("frames", "index")."""
 
-    def __init__(self, root: str | os.PathLike | None = None, max_bytes: int = DEFAULT_MAX_BYTES):
+    def __init__(self, root: str | os.PathLike | None = None, max_bytes: int | None = None):
         self.root = Path(root).expanduser() if root is not None else default_cache_dir()
-        self.max_bytes = int(max_bytes)
+        self.max_bytes = int(max_bytes) if max_bytes is not None else default_max_bytes()
+        self._swept = False
 
     def _path(self, section: str, key: str) -> Path:
         return self.root / section / key[:2] / f"{key}{_SUFFIX}"
@@ -73,11 +97,34 @@ class FrameCache:
         return got
 
     def put(self, section: str, key: str, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+        if not self._swept:
+            self._swept = True
+            self.sweep(STALE_S)
         try:
             store.write(self._path(section, key), meta, arrays)
         except OSError:
             return  # a cache that cannot be written is only slower, never an error
         self.prune()
+
+    def _orphans(self) -> list[tuple[float, int, Path]]:
+        out = []
+        if self.root.exists():
+            for path in self.root.rglob(_TEMP):
+                with suppress(OSError):
+                    st = path.stat()
+                    out.append((st.st_mtime, st.st_size, path))
+        return out
+
+    def sweep(self, older_than_s: float = 0.0) -> tuple[int, int]:
+        """Remove temporary files a killed writer left (older than `older_than_s`); (files, bytes) removed."""
+        now = time.time()
+        files = size = 0
+        for mtime, n, path in self._orphans():
+            if now - mtime >= older_than_s:
+                with suppress(OSError):
+                    path.unlink()
+                    files, size = files + 1, size + n
+        return files, size
 
     def _entries(self) -> list[tuple[float, int, Path]]:
         out = []
@@ -106,8 +153,10 @@ class FrameCache:
         return freed
 
     def clear(self) -> int:
-        return self.prune(0)
+        """Every entry and every orphaned temporary file removed; returns bytes freed."""
+        return self.prune(0) + self.sweep(0.0)[1]
 
     def stats(self) -> CacheStats:
-        entries = self._entries()
-        return CacheStats(str(self.root), len(entries), sum(s for _, s, _ in entries), self.max_bytes)
+        entries, orphans = self._entries(), self._orphans()
+        return CacheStats(str(self.root), len(entries), sum(s for _, s, _ in entries), self.max_bytes,
+                          len(orphans), sum(s for _, s, _ in orphans))
