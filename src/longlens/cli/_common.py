@@ -17,6 +17,17 @@ def add_cache_options(p: argparse.ArgumentParser) -> None:
                    help="cache size limit in GiB, least recently used evicted (default $LONGLENS_CACHE_MAX_GB or 20)")
 
 
+def add_scoring_options(p: argparse.ArgumentParser) -> None:
+    """--extractor and --policy, as eval and score take them."""
+    from longlens.bench.scorers import EXTRACTOR_CHOICES, POLICIES
+
+    p.add_argument("--extractor", choices=EXTRACTOR_CHOICES, default="robust",
+                   help="how a reply is scored: robust (default), official (the benchmark's own scorer, quirks "
+                        "and denominators kept) or a named letter rule")
+    p.add_argument("--policy", choices=POLICIES, default="wrong",
+                   help="unparsed replies, when not official: wrong (default), drop, random")
+
+
 def cache_from(args: argparse.Namespace) -> FrameCache | None:
     if getattr(args, "no_cache", False):
         return None

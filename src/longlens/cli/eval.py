@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -10,12 +9,13 @@ from pathlib import Path
 from longlens.agents.zoom import AGENTS, ZoomAgent
 from longlens.bench.benchmarks import BENCHMARKS
 from longlens.bench.metrics import summarize
-from longlens.bench.scorers import EXTRACTOR_CHOICES, POLICIES, check_extractor
+from longlens.bench.scorers import check_extractor
 from longlens.bench.solver import ask_agent
-from longlens.cli._common import add_cache_options, benchmark_samples, cache_from
+from longlens.cli._common import add_cache_options, add_scoring_options, benchmark_samples, cache_from
 from longlens.cli.backend_options import add_backend_options, add_zoom_options, backend_from, zoom_config_from
 from longlens.cli.roles import add_navigate_options, navigate_agent
 from longlens.errors import LongLensError
+from longlens.jsonl import write_json
 
 
 def add_parser(sub, name):
@@ -34,11 +34,7 @@ def add_parser(sub, name):
     p.add_argument("--limit", type=int, help="the first N questions only")
     p.add_argument("--concurrency", type=int, default=1,
                    help="questions in flight (default 1); questions on one video share its decoded frames")
-    p.add_argument("--extractor", choices=EXTRACTOR_CHOICES, default="robust",
-                   help="how a reply is scored: robust (default), official (the benchmark's own scorer, quirks "
-                        "and denominators kept) or a named letter rule")
-    p.add_argument("--policy", choices=POLICIES, default="wrong",
-                   help="unparsed replies: wrong (default), drop, random")
+    add_scoring_options(p)
     p.add_argument("--mix", action="store_true", help="add to a run folder made with another configuration")
     add_navigate_options(p)
     add_cache_options(p)
@@ -99,7 +95,7 @@ def run(args) -> int:
     cost = cost_summary(records)
     summary.update({"questions": len(samples), "answered": len(records), "missing_videos": len(missing),
                     "cost": cost, "run_s": round(run_s, 3)})
-    (Path(args.out) / "summary.json").write_text(json.dumps(summary, indent=1))
+    write_json(Path(args.out) / "summary.json", summary)
     per = cost["per_question"]
     se = "n/a (one video)" if head["se"] is None else f"{head['se']:.3f}"
     print(f"{head['name']} {head['value']:.3f} ± {se} over {head['n']} ({summary['unparsed']} unparsed, "

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
 from longlens.bench.benchmarks import BENCHMARKS, get
-from longlens.bench.scorers import EXTRACTOR_CHOICES, POLICIES, check_extractor
+from longlens.bench.scorers import check_extractor
+from longlens.cli._common import add_scoring_options
 from longlens.errors import LongLensError
+from longlens.jsonl import dumps, write_atomic, write_json
 
 
 def add_parser(sub, name):
@@ -22,11 +23,7 @@ def add_parser(sub, name):
     what.add_argument("--predictions", metavar="PRED.jsonl", help="the predictions to score")
     what.add_argument("--template", metavar="OUT.jsonl",
                       help="write one line per question ({id, question, options, source}) and stop")
-    p.add_argument("--extractor", choices=EXTRACTOR_CHOICES, default="robust",
-                   help="robust (default), official (the benchmark's own scorer, quirks and denominators kept), "
-                        "or a named letter rule")
-    p.add_argument("--policy", choices=POLICIES, default="wrong",
-                   help="unparsed replies, when not official: wrong (default), drop, random")
+    add_scoring_options(p)
     p.add_argument("--out", metavar="DIR", help="write DIR/summary.json and DIR/results.jsonl")
     return p
 
@@ -65,7 +62,7 @@ def run(args) -> int:
     if args.out:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
-        (out / "summary.json").write_text(json.dumps(summary, indent=1))
+        write_json(out / "summary.json", summary)
         _write_lines(out / "results.jsonl", records)
     print(f"{args.bench} ({args.extractor}): {len(records) - summary['missing_predictions']}/{len(records)} "
           f"questions have a prediction")
@@ -77,7 +74,4 @@ def run(args) -> int:
 
 
 def _write_lines(path: Path, lines: list[dict]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", encoding="utf-8") as f:
-        for line in lines:
-            f.write(json.dumps(line, ensure_ascii=False, default=str) + "\n")
+    write_atomic(path, "".join(dumps(line) + "\n" for line in lines))

@@ -111,20 +111,22 @@ def miou_result(reply: str | None, truth: list, spans: list | None = None) -> fl
     if not reply:
         return None
     value = _json_result(reply, quote_words=False)
-    if value is not _UNSET:
-        try:
-            return calculate_intervals_iou(value, truth)
-        except Exception:  # noqa: BLE001 - as post_process: a failing result falls back to the numbers
-            pass
+    iou = _iou_or_none(value, truth) if value is not _UNSET else None
+    if iou is not None:  # a result that fails (post_process's try) falls back to the numbers
+        return iou
     numbers = _NUMBER.findall(reply)
     if len(numbers) % 2:
         return None
     # tuples, as there: two overlapping ones fail to merge (a tuple cannot be assigned to), an error that
     # run_api.py's process_single_file catches, saving nothing
-    pairs = [(float(numbers[i]), float(numbers[i + 1])) for i in range(0, len(numbers), 2)]
+    return _iou_or_none([(float(numbers[i]), float(numbers[i + 1])) for i in range(0, len(numbers), 2)], truth)
+
+
+def _iou_or_none(intervals, truth: list) -> float | None:
+    """`calculate_intervals_iou`, None where the official call raises (any malformed interval list)."""
     try:
-        return calculate_intervals_iou(pairs, truth)
-    except Exception:  # noqa: BLE001
+        return calculate_intervals_iou(intervals, truth)
+    except Exception:  # noqa: BLE001 - whatever the model wrote
         return None
 
 
