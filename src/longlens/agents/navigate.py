@@ -134,7 +134,8 @@ class NavigateAgent:
                         completion=text, action={"kind": turn.kind, "think": turn.think is not None},
                         prompt_tokens=completion.usage.prompt_tokens,
                         completion_tokens=completion.usage.completion_tokens,
-                        cached_tokens=completion.usage.cached_tokens, latency_s=round(completion.latency_s, 4))
+                        cached_tokens=completion.usage.cached_tokens, latency_s=round(completion.latency_s, 4),
+                        guess=completion.guess, retries=completion.retries, retry_error=completion.retry_error)
             feedback: str | None = None
             if turn.think is None and c.require_think and turn.kind != "invalid":
                 feedback = profile.think_first
@@ -215,6 +216,8 @@ class NavigateAgent:
         answer = first_tag(completion.text, "answer")
         tool = {"name": call.name, "node": node.key, "query": call.query, "role": "videoqa", "cache": None,
                 "latency_s": round(dt, 4), "reply": completion.text}
+        if completion.retries:
+            tool.update(retries=completion.retries, retry_error=completion.retry_error)
         if answer is None:
             answer = completion.text.strip()
             tool["note"] = "the video_qa reply had no <answer> tags; the whole reply was passed on"

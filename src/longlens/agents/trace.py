@@ -52,6 +52,12 @@ class Step:
     """What the interval policy did (padded, widened, stopped zooming ...)."""
     tool: dict | None = None
     """Navigate agent: the tool call of this round, its result, cache hit or miss, role and latency."""
+    guess: bool = False
+    """The backend said this step's answer is a guess (`Completion.guess`)."""
+    retries: int = 0
+    """Failed tries of this step's model call before its reply (a video_qa call's are in `tool`)."""
+    retry_error: str | None = None
+    """The last failure that was retried."""
 
 
 @dataclass(frozen=True)
@@ -110,6 +116,8 @@ def totals(steps: list[Step], wall_s: float) -> dict:
         "model_s": round(sum(s.latency_s for s in steps), 3),
         "wall_s": round(wall_s, 3),
         "errors": sum(1 for s in steps if s.error),
+        "retries": sum(s.retries + int((s.tool or {}).get("retries") or 0) for s in steps),
+        "guessed": any(s.guess for s in steps if s.action.get("kind") == "answer"),
         "token_mismatches": sum(1 for s in steps if s.media_tokens is not None and s.expected_visual_tokens is not None
                                 and sum(s.media_tokens) != s.expected_visual_tokens),
     }

@@ -392,6 +392,9 @@ class ZoomAgent:
             timings=dict(completion.timings) or None,
             latency_s=round(completion.latency_s, 4),
             error=error,
+            guess=completion.guess,
+            retries=completion.retries,
+            retry_error=completion.retry_error,
         )
         return step, action
 

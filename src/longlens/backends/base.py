@@ -63,6 +63,12 @@ class Completion:
     finish_reason: str | None = None
     timings: dict = field(default_factory=dict)
     """Where the time went, in seconds, for backends that know (process_s, prefill_s, decode_s ...)."""
+    guess: bool = False
+    """The backend says its answer is a guess (the offline backend, when it found no evidence)."""
+    retries: int = 0
+    """Failed tries before this reply (a server's 5xx, timeouts, bodies that are no completion)."""
+    retry_error: str | None = None
+    """The last of those failures, in one line."""
 
     @property
     def full_text(self) -> str:

@@ -22,6 +22,7 @@ import os
 import random
 import re
 import time
+from dataclasses import replace
 
 import numpy as np
 
@@ -224,26 +225,41 @@ class OpenAIBackend(Backend):
                                                 self.video_format))
         raise exc
 
+    def _brief(self, exc) -> str:
+        """One failed try that was retried, in one short line (kept on the reply that came later)."""
+        o = self._openai
+        if isinstance(exc, o.APITimeoutError):
+            return f"no answer within {self.timeout_s:g} s"
+        if isinstance(exc, o.APIConnectionError):
+            return f"connection failed ({_cause(exc)})"
+        if isinstance(exc, o.APIStatusError):
+            return f"HTTP {exc.status_code}: {_detail(exc, 160)}"
+        return str(exc)[:200]
+
     def _delay(self, attempt: int) -> float:
         return self.backoff_s * (2**attempt) * (0.5 + random.random() / 2)
 
     def generate(self, messages: tuple[Message, ...], gen: GenConfig = DEFAULT_GEN) -> Completion:
         body = self.request(messages, gen)
         prefix = forced_prefix(messages) or ""
+        last = None
         for attempt in range(self.retries + 1):
             t0 = time.perf_counter()
             try:
-                return self._completion(self._call(self.client.chat.completions.create, body), prefix, t0)
+                done = self._completion(self._call(self.client.chat.completions.create, body), prefix, t0)
+                return replace(done, retries=attempt, retry_error=last) if attempt else done
             except (self._openai.OpenAIError, _BadReply) as exc:
                 retry, error = self._failure(exc, messages)
                 if not retry or attempt == self.retries:
                     raise error from exc
+                last = self._brief(exc)
             time.sleep(self._delay(attempt))
         raise AssertionError("unreachable")
 
     async def agenerate(self, messages: tuple[Message, ...], gen: GenConfig = DEFAULT_GEN) -> Completion:
         body = await asyncio.to_thread(self.request, messages, gen)  # JPEG encoding off the event loop
         prefix = forced_prefix(messages) or ""
+        last = None
         for attempt in range(self.retries + 1):
             t0 = time.perf_counter()
             try:
@@ -251,11 +267,13 @@ class OpenAIBackend(Backend):
                     response = await self.aclient.chat.completions.create(**body)
                 except ValueError as exc:  # a body that is not JSON (json.JSONDecodeError)
                     raise self._not_json(exc) from exc
-                return self._completion(response, prefix, t0)
+                done = self._completion(response, prefix, t0)
+                return replace(done, retries=attempt, retry_error=last) if attempt else done
             except (self._openai.OpenAIError, _BadReply) as exc:
                 retry, error = self._failure(exc, messages)
                 if not retry or attempt == self.retries:
                     raise error from exc
+                last = self._brief(exc)
             await asyncio.sleep(self._delay(attempt))
         raise AssertionError("unreachable")
 

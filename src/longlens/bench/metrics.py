@@ -6,10 +6,17 @@ without the dataset.
 
 Returned shape::
 
-    {"bench": "videomme", "policy": "wrong", "questions": 120, "unparsed": 3, "errors": 0,
+    {"bench": "videomme", "policy": "wrong", "questions": 120,
      "headline": {"name": "accuracy", "value": 0.61, "se": 0.03, "n": 120},
      "metrics": {"accuracy": {"value": .61, "n": 120, "se": .03, "unparsed": 3}, ...},  # all the benchmark reports
-     "tables": {"duration": {"short": {"accuracy": .7, "n": 40, "se": .05, "unparsed": 1}, ...}, ...}}
+     "tables": {"duration": {"short": {"accuracy": .7, "n": 40, "se": .05, "unparsed": 1}, ...}, ...},
+     "extractor": "robust", "missing_predictions": 0,
+     "unparsed": 3, "errors": 1, "errors_by_kind": {"input": 1}, "failed": [{"id", "kind", "error"}],
+     "guessed": 5, "without_guesses": {"accuracy": .64, "n": 115, "se": .03}, "retries": 2, "retried_questions": 1}
+
+``unparsed`` counts replies the scorer could not read; ``errors`` the questions that got no reply (an error
+record: a broken video, a server that failed after its retries), which the headline counts like unparsed
+replies (wrong under the default policy). ``guessed`` counts answers the backend itself called guesses.
 
 Every number is a fraction in [0, 1], never a percentage (papers print these x100). Standard errors are
 clustered by video. Table rows always carry ``accuracy``, ``n``, ``se`` and ``unparsed`` (for the letter);
@@ -50,6 +57,7 @@ def summarize(records: list[dict], bench: str, *, policy: str = "wrong", seed: i
         summary = _choice_summary(records, bench, policy, seed, spec)
     summary["extractor"] = extractor
     summary["missing_predictions"] = sum(1 for r in records if r.get("missing"))
+    summary.update(_failures_and_guesses(records, policy, seed))
     if extractor == "official" and spec.official_metrics is not None:
         metrics = spec.official_metrics(records)
         name = next(iter(metrics))
@@ -72,14 +80,62 @@ def _choice_summary(records: list[dict], bench: str, policy: str, seed: int, spe
         se = None if any(r["se"] is None for r in rows) else math.sqrt(sum(r["se"] ** 2 for r in rows)) / len(rows)
         metrics[spec.macro] = metric(value, acc.n, se, acc.unparsed)
         headline = {"name": spec.macro, "value": value, "se": se, "n": acc.n}
-    summary = {"bench": bench, "policy": policy, "questions": len(records), "unparsed": acc.unparsed,
-               "errors": sum(1 for r in records if r.get("error")), "headline": headline, "metrics": metrics,
+    summary = {"bench": bench, "policy": policy, "questions": len(records), "headline": headline, "metrics": metrics,
                "tables": tables}
     if bench == "nextgqa":
         _add_grounded(summary, choice, _nextgqa_values, "Acc@GQA", bench)
     elif bench == "cgbench":
         _add_grounded(summary, choice, _cgbench_values, "long_acc", bench)
     return summary
+
+
+FAILED_LISTED = 100
+
+
+def failed(record: dict) -> bool:
+    """A question that got no reply: its video or the server failed (an error record)."""
+    return bool(record.get("error_kind"))
+
+
+def unparsed(record: dict) -> bool:
+    """A reply with nothing the scorer could read (no letter; grounding: no span)."""
+    if record.get("task") == "grounding":
+        return _span(record) is None
+    return record.get("parsed") is None
+
+
+def _failures_and_guesses(records: list[dict], policy: str, seed: int) -> dict:
+    """``unparsed`` (replies only), ``errors`` (questions that failed: counted by kind and listed, the first
+    `FAILED_LISTED`), ``guessed`` (answers the backend said were guesses) with the accuracy without them,
+    and ``retries`` (failed model calls retried before a reply)."""
+    errs = [r for r in records if failed(r)]
+    kinds: dict[str, int] = {}
+    for r in errs:
+        kinds[r["error_kind"]] = kinds.get(r["error_kind"], 0) + 1
+    guessed = [r for r in records if r.get("guessed")]
+    out = {"unparsed": sum(1 for r in records if not failed(r) and unparsed(r)), "errors": len(errs),
+           "errors_by_kind": kinds,
+           "failed": [{"id": r.get("id"), "kind": r.get("error_kind"), "error": r.get("error")}
+                      for r in errs[:FAILED_LISTED]],
+           "guessed": len(guessed),
+           "retries": sum(int(r.get("retries") or 0) for r in records),
+           "retried_questions": sum(1 for r in records if r.get("retries"))}
+    if guessed:
+        sure = [r for r in records if not r.get("guessed") and r.get("task", "choice") in ("choice", "grounded_choice")]
+        acc = _accuracy(sure, policy, seed)
+        out["without_guesses"] = {"accuracy": acc.accuracy, "n": acc.n, "se": acc.se}
+    return out
+
+
+def accounting(records: list[dict], questions: int, missing_videos: int) -> dict:
+    """Where every question of a run stands; ``answered + errors + missing_videos + not_run == questions``
+    (``unparsed`` and ``guessed`` are answered questions)."""
+    errors = sum(1 for r in records if failed(r))
+    answered = len(records) - errors
+    return {"questions": questions, "answered": answered,
+            "unparsed": sum(1 for r in records if not failed(r) and unparsed(r)),
+            "guessed": sum(1 for r in records if r.get("guessed")), "errors": errors,
+            "missing_videos": missing_videos, "not_run": max(questions - len(records) - missing_videos, 0)}
 
 
 def crr(long_acc: float, clue_acc: float) -> float | None:
@@ -146,8 +202,6 @@ def _grounding_summary(records: list[dict], bench: str, policy: str) -> dict:
         metrics[f"R@{t}"] = _mean(records, lambda r, t=t: ious[r["id"]] >= t)
     head = metrics["mIoU"]
     return {"bench": bench, "policy": policy, "questions": len(records),
-            "unparsed": sum(1 for r in records if _span(r) is None),
-            "errors": sum(1 for r in records if r.get("error")),
             "headline": {"name": "mIoU", "value": head["value"], "se": head["se"], "n": head["n"]},
             "metrics": metrics, "tables": {}}
 

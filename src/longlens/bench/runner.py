@@ -19,14 +19,22 @@ model server (`BackendError`, after its retries) stops the run: the failed quest
 (``error_kind`` "server"), the questions in flight finish and are written, and rerunning asks the failed ones
 again (their last record counts). A question that fails on its input (a broken video) gets an error record
 (``error_kind`` "input") and the run goes on. One process owns a run folder at a time (`RunFolder.lock`).
+
+**Shards.** ``Shard(i, n)`` runs the i-th of n deterministic slices (videos dealt round-robin in order of first
+appearance, so a video's questions stay together) into the same folder: ``results-<i>-of-<n>.jsonl`` and its
+own lock, beside the other shards' files; `RunFolder.records` merges every results file. Each run (a shard,
+or the whole benchmark as shard 1 of 1) leaves ``shards/<i>-of-<n>.json`` naming its questions, so a report
+can say which shards are done, running or stopped (`RunFolder.shard_states`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import json
 import os
+import re
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -39,9 +47,9 @@ from longlens.backends.base import BackendError
 from longlens.bench.sample import Sample
 from longlens.bench.scorers import score_reply, score_trace
 from longlens.errors import LongLensError
-from longlens.jsonl import append_synced, cut_torn_line, dumps, read_lines
+from longlens.jsonl import append_synced, cut_torn_line, dumps, read_lines, write_json
 
-__all__ = ["RunFolder", "append_synced", "cut_torn_line", "run_each", "run_eval", "unique_ids"]
+__all__ = ["WHOLE", "RunFolder", "Shard", "append_synced", "cut_torn_line", "run_each", "run_eval", "unique_ids"]
 
 
 def run_each(items: list, work: Callable, write: Callable, concurrency: int = 1) -> None:
@@ -72,38 +80,119 @@ def config_hash(config: dict) -> str:
     return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
+@dataclass(frozen=True)
+class Shard:
+    """The `index`-th (1-based) of `count` slices of a benchmark: every `count`-th video, in order of first
+    appearance, starting with the `index`-th, with all its questions."""
+
+    index: int = 1
+    count: int = 1
+
+    @classmethod
+    def parse(cls, text: str) -> Shard:
+        m = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", str(text))
+        if not m or not 1 <= int(m.group(1)) <= int(m.group(2)):
+            raise LongLensError(f"--shard {text!r} is not I/N with 1 <= I <= N (e.g. --shard 3/8 for the third of "
+                                "eight slices; in a Slurm array --shard $SLURM_ARRAY_TASK_ID/8 with --array=1-8)")
+        return cls(int(m.group(1)), int(m.group(2)))
+
+    @property
+    def name(self) -> str:
+        return f"{self.index}-of-{self.count}"
+
+    def select(self, samples: Sequence[Sample]) -> list[Sample]:
+        if self.count == 1:
+            return list(samples)
+        videos: dict[str, int] = {}
+        for s in samples:
+            videos.setdefault(s.video, len(videos))
+        return [s for s in samples if videos[s.video] % self.count == self.index - 1]
+
+
+WHOLE = Shard()
+_SHARD_FILE = re.compile(r"results-(\d+)-of-(\d+)\.jsonl")
+
+
 @dataclass
 class RunFolder:
     path: Path
+    shard: Shard = WHOLE
 
     @property
     def results(self) -> Path:
-        return self.path / "results.jsonl"
+        """The results file this run appends to (the whole run's, or its shard's)."""
+        return self.path / ("results.jsonl" if self.shard == WHOLE else f"results-{self.shard.name}.jsonl")
+
+    def results_files(self) -> list[Path]:
+        """Every results file of the folder: ``results.jsonl`` first, then the shards' in order."""
+        shards = sorted((tuple(map(int, m.groups())), p) for p in self.path.glob("results-*-of-*.jsonl")
+                        if (m := _SHARD_FILE.fullmatch(p.name)))
+        whole = self.path / "results.jsonl"
+        return ([whole] if whole.exists() else []) + [p for _, p in shards]
 
     @contextlib.contextmanager
     def lock(self):
-        """Hold the folder for this process (an advisory lock on ``.lock``, released when the process ends,
-        however it ends); a second holder is refused with one line naming the first one's PID."""
-        import fcntl
-
+        """Hold the folder for this process (advisory locks, released when the process ends, however it ends).
+        The whole run holds ``.lock`` alone; a shard holds it shared with the other shards, and its own
+        ``.lock-<i>-of-<n>`` alone. A second holder is refused with one line naming the first one's PID."""
         self.path.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+        sharded = self.shard != WHOLE
+        fds = []
         try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
-                raise LongLensError(f"{self.path} is being written by another longlens process (pid {holder}); "
-                                    "wait for it to finish, or give another --out") from None
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+            for name, mode in ((".lock", fcntl.LOCK_SH if sharded else fcntl.LOCK_EX),
+                               *(((f".lock-{self.shard.name}", fcntl.LOCK_EX),) if sharded else ())):
+                fd = os.open(self.path / name, os.O_RDWR | os.O_CREAT, 0o644)
+                fds.append(fd)
+                try:
+                    fcntl.flock(fd, mode | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    what = f"shard {self.shard.index}/{self.shard.count} of " if name != ".lock" else ""
+                    raise LongLensError(f"{what}{self.path} is being written by another longlens process (pid "
+                                        f"{self._holders(name)}); wait for it to finish, or give another --out"
+                                        ) from None
+                if mode == fcntl.LOCK_EX:
+                    os.ftruncate(fd, 0)
+                    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
             yield self
         finally:
-            os.close(fd)  # closing releases the lock
+            for fd in fds:
+                os.close(fd)  # closing releases the lock
+
+    def _holders(self, name: str) -> str:
+        """The PIDs written by the holders of lock file `name` (the whole run's, or the shards' when they hold it)."""
+        def pids(files) -> list[str]:
+            out = []
+            for f in files:
+                with contextlib.suppress(OSError):
+                    if (pid := f.read_text(errors="replace").strip()) and not self._free(f):
+                        out.append(pid)
+            return out
+
+        shards = pids(sorted(self.path.glob(".lock-*-of-*"))) if name == ".lock" else []
+        return ", ".join(shards or pids([self.path / name])) or "?"
+
+    @staticmethod
+    def _free(lock_file: Path) -> bool:
+        """Whether nobody holds `lock_file` now."""
+        try:
+            fd = os.open(lock_file, os.O_RDONLY)
+        except OSError:
+            return True
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            return False
+        finally:
+            os.close(fd)
 
     def prepare(self, config: dict, *, mix: bool = False) -> None:
         self.path.mkdir(parents=True, exist_ok=True)
         (self.path / "traces").mkdir(exist_ok=True)
+        counts = {int(m.group(2)) for p in self.results_files() if (m := _SHARD_FILE.fullmatch(p.name))}
+        if self.shard != WHOLE and counts - {self.shard.count}:
+            raise LongLensError(f"{self.path} was split into {sorted(counts)[0]} shards, not {self.shard.count}; "
+                                f"give --shard I/{sorted(counts)[0]}, or run it whole (no --shard) to finish it")
         cfg_file = self.path / "config.json"
         h = config_hash(config)
         if cfg_file.exists():
@@ -112,20 +201,61 @@ class RunFolder:
                 raise LongLensError(f"{self.path} holds a run with another configuration (hash {old.get('hash')}, "
                                     f"now {h}); use another --out, or --mix to add to it anyway")
         else:
-            cfg_file.write_text(json.dumps({"hash": h, "config": config}, indent=1, default=str))
+            write_json(cfg_file, {"hash": h, "config": config})  # shards starting together write the same file
         self._cut_torn_line()
 
     def _cut_torn_line(self) -> None:
         cut_torn_line(self.results)
 
     def records(self) -> list[dict]:
-        """The finished records, one per question: a question recorded again (an error retried on resume)
-        counts by its last record. A torn last line, not yet cut, is not one."""
+        """The finished records of every results file, one per question: a question recorded again (an error
+        retried on resume, or by another shard) counts by its last record that is not a server error. A torn
+        last line (a run killed mid-write, or one writing now) is not one."""
         latest: dict[str, dict] = {}
-        for r in read_lines(self.results):
-            latest.pop(r.get("id"), None)
-            latest[r.get("id")] = r
+        for path in self.results_files():
+            for r in read_lines(path):
+                key = r.get("id")
+                if r.get("error_kind") == "server" and key in latest and latest[key].get("error_kind") != "server":
+                    continue
+                latest.pop(key, None)
+                latest[key] = r
         return list(latest.values())
+
+    # ------------------------------------------------------------ shard states
+    def write_status(self, ids: list[str], missing_videos: int, *, ended: bool) -> None:
+        write_json(self.path / "shards" / f"{self.shard.name}.json",
+                   {"shard": [self.shard.index, self.shard.count], "questions": len(ids),
+                    "missing_videos": missing_videos, "pid": os.getpid(), "ended": ended, "ids": ids}, indent=None)
+
+    def shard_states(self, records: list[dict] | None = None) -> list[dict]:
+        """Each run that worked on the folder: ``{"shard": "3/8", "questions", "done", "state"}``, state
+        ``complete`` (every question has a record that is not a server error), ``running`` (its process holds
+        its lock) or ``stopped``."""
+        records = self.records() if records is None else records
+        done = {r.get("id") for r in records if r.get("error_kind") != "server"}
+        states = []
+        files = [(tuple(map(int, m.groups())), f) for f in (self.path / "shards").glob("*-of-*.json")
+                 if (m := re.fullmatch(r"(\d+)-of-(\d+)", f.stem))]
+        for _, f in sorted(files):
+            try:
+                status = json.loads(f.read_text(encoding="utf-8"))
+                (i, n), ids = status["shard"], status["ids"]
+            except (OSError, ValueError, KeyError, TypeError):
+                continue  # a status being replaced, or not ours
+            finished = sum(1 for q in ids if q in done)
+            lock = self.path / (".lock" if n == 1 else f".lock-{i}-of-{n}")
+            state = ("complete" if finished == len(ids) else "running" if not self._free(lock) else "stopped")
+            states.append({"shard": f"{i}/{n}", "questions": len(ids), "done": finished, "state": state,
+                           "missing_videos": status.get("missing_videos", 0)})
+        return states
+
+    def question_ids(self) -> set[str]:
+        """Every question some run of this folder set out to answer (from the shard states)."""
+        ids: set[str] = set()
+        for f in (self.path / "shards").glob("*-of-*.json"):
+            with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+                ids.update(json.loads(f.read_text(encoding="utf-8"))["ids"])
+        return ids
 
 
 COST_KEYS = ("steps", "calls", "frames_decoded", "visual_tokens", "text_tokens", "prompt_tokens",
@@ -198,21 +328,29 @@ def unique_ids(samples: Sequence[Sample]) -> None:
 def run_eval(samples: list[Sample], answer: Callable[[Sample], Trace], out: str | Path, config: dict, *,
              concurrency: int = 1, extractor: str = "robust", mix: bool = False,
              progress: Callable[[dict, int, int], None] | None = None,
-             prepare: Callable[[Sample], None] | None = None) -> list[dict]:
-    """Answer every sample not yet in `out` with `answer(sample) -> Trace`, `concurrency` at a time;
-    returns all records of the run folder. When the first question on a video starts, `prepare(sample)`
-    is called in a background thread for the first question on the next video (concurrency > 1 only)."""
+             prepare: Callable[[Sample], None] | None = None, shard: Shard = WHOLE,
+             missing_videos: int = 0) -> list[dict]:
+    """Answer every sample (of `shard`'s slice) not yet in `out` with `answer(sample) -> Trace`, `concurrency`
+    at a time; returns all records of the run folder, every shard's. When the first question on a video
+    starts, `prepare(sample)` is called in a background thread for the first question on the next video
+    (concurrency > 1 only)."""
     unique_ids(samples)
-    folder = RunFolder(Path(out))
+    folder = RunFolder(Path(out), shard)
     with folder.lock():
-        return _run_locked(folder, samples, answer, config, concurrency=concurrency, extractor=extractor, mix=mix,
-                           progress=progress, prepare=prepare)
+        folder.prepare(config, mix=mix)
+        mine = shard.select(samples)
+        folder.write_status([s.id for s in mine], missing_videos, ended=False)
+        try:
+            return _run_locked(folder, mine, answer, concurrency=concurrency, extractor=extractor,
+                               progress=progress, prepare=prepare)
+        finally:
+            folder.write_status([s.id for s in mine], missing_videos, ended=True)
 
 
-def _run_locked(folder: RunFolder, samples, answer, config, *, concurrency, extractor, mix, progress, prepare):
-    folder.prepare(config, mix=mix)
-    done = {r["id"] for r in folder.records() if r.get("error_kind") != "server"}  # server errors: asked again
-    todo = by_video([s for s in samples if s.id not in done])
+def _run_locked(folder: RunFolder, samples, answer, *, concurrency, extractor, progress, prepare):
+    ids = {s.id for s in samples}
+    done = {r["id"] for r in folder.records() if r.get("error_kind") != "server" and r.get("id") in ids}
+    todo = by_video([s for s in samples if s.id not in done])  # server errors are asked again
     lock = threading.Lock()
     total = len(samples)
     finished = len(done)
@@ -253,9 +391,10 @@ def _run_locked(folder: RunFolder, samples, answer, config, *, concurrency, extr
         trace_file = folder.path / "traces" / f"{_safe(sample.id)}.json"
         trace.save(trace_file)
         wall = time.perf_counter() - t0
-        return {**base, **score_trace(trace, sample, extractor), "error": trace.error, "totals": trace.totals,
-                "cost": cost_of(trace, wall), "trace": str(trace_file.relative_to(folder.path)),
-                "wall_s": round(wall, 3)}
+        return {**base, **score_trace(trace, sample, extractor), "error": trace.error,
+                "guessed": bool(trace.totals.get("guessed")), "retries": int(trace.totals.get("retries") or 0),
+                "totals": trace.totals, "cost": cost_of(trace, wall),
+                "trace": str(trace_file.relative_to(folder.path)), "wall_s": round(wall, 3)}
 
     def write(record: dict) -> None:
         nonlocal finished

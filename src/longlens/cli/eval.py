@@ -36,6 +36,9 @@ def add_parser(sub, name):
                    help="questions in flight (default 1); questions on one video share its decoded frames")
     add_scoring_options(p)
     p.add_argument("--mix", action="store_true", help="add to a run folder made with another configuration")
+    p.add_argument("--shard", metavar="I/N", help="run the I-th of N deterministic slices (by video) into the same "
+                                                  "RUN_DIR, e.g. one per job of a Slurm array; the summary and "
+                                                  "longlens report merge them")
     add_navigate_options(p)
     add_cache_options(p)
     return p
@@ -68,10 +71,11 @@ def navigate_eval_agent(args, cache):
 
 def run(args) -> int:
     from longlens.bench.progress import Progress
-    from longlens.bench.runner import RunFolder, cost_summary, run_eval
+    from longlens.bench.runner import WHOLE, RunFolder, Shard, run_eval
 
     extractor = args.extractor
     check_extractor(extractor, args.bench)
+    shard = Shard.parse(args.shard) if args.shard else WHOLE
     samples, runnable, missing = benchmark_samples(args)
     if samples and not runnable:
         raise LongLensError(f"none of the {len(samples)} questions has its video (e.g. {sorted(missing)[0]}); "
@@ -81,31 +85,63 @@ def run(args) -> int:
     config = {"bench": args.bench, "data": str(args.data), "agent": args.agent, **agent_config,
               "max_new_tokens": args.max_new_tokens, "extractor": extractor}
 
-    ids = {s.id for s in runnable}
-    previous = [r for r in RunFolder(Path(args.out)).records() if r.get("id") in ids]
+    mine = {s.id for s in shard.select(runnable)}
+    previous = [r for r in RunFolder(Path(args.out)).records() if r.get("id") in mine]
     started = time.perf_counter()
-    with Progress(len(runnable), previous) as progress:
+    with Progress(len(mine), previous) as progress:
         prefetch = getattr(agent, "prefetch", None)  # the zoom agent decodes the next video ahead
-        records = run_eval(runnable, lambda s: ask_agent(agent, s), args.out, config, concurrency=args.concurrency,
-                           extractor=extractor, mix=args.mix, progress=progress,
-                           prepare=(lambda s: prefetch(s.video)) if prefetch else None)
-    run_s = time.perf_counter() - started
-    summary = summarize(records, args.bench, policy=args.policy, extractor=extractor)
-    head = summary["headline"]
-    cost = cost_summary(records)
-    summary.update({"questions": len(samples), "answered": len(records), "missing_videos": len(missing),
-                    "cost": cost, "run_s": round(run_s, 3)})
-    write_json(Path(args.out) / "summary.json", summary)
-    per = cost["per_question"]
+        run_eval(runnable, lambda s: ask_agent(agent, s), args.out, config, concurrency=args.concurrency,
+                 extractor=extractor, mix=args.mix, progress=progress, shard=shard, missing_videos=len(missing),
+                 prepare=(lambda s: prefetch(s.video)) if prefetch else None)
+    summary = write_summary(RunFolder(Path(args.out)), args.bench, policy=args.policy, extractor=extractor,
+                            questions=len(samples), missing_videos=len(missing),
+                            run_s=time.perf_counter() - started)
+    print_summary(summary, args.out)
+    return 0
+
+
+def write_summary(folder, bench: str, *, policy: str, extractor: str, questions: int, missing_videos: int,
+                  run_s: float) -> dict:
+    """``RUN_DIR/summary.json`` over every record of the folder (all shards), with where each question stands."""
+    from longlens.bench.metrics import accounting
+    from longlens.bench.runner import cost_summary
+
+    records = folder.records()
+    summary = summarize(records, bench, policy=policy, extractor=extractor)
+    summary.update(accounting(records, questions, missing_videos))
+    summary.update({"cost": cost_summary(records), "run_s": round(run_s, 3)})
+    states = folder.shard_states(records)
+    if any(st["shard"] != "1/1" for st in states):
+        summary["shards"] = states
+    write_json(folder.path / "summary.json", summary)
+    return summary
+
+
+def print_summary(summary: dict, out) -> None:
+    head, acc, per = summary["headline"], summary, summary["cost"]["per_question"]
     se = "n/a (one video)" if head["se"] is None else f"{head['se']:.3f}"
-    print(f"{head['name']} {head['value']:.3f} ± {se} over {head['n']} ({summary['unparsed']} unparsed, "
-          f"policy {summary['policy']}); {len(records)}/{len(samples)} answered, {len(missing)} missing videos; "
-          f"results in {args.out}")
+    print(f"{head['name']} {head['value']:.3f} ± {se} over {head['n']} (policy {summary['policy']}); results in {out}")
+    line = (f"{acc['questions']} questions: {acc['answered']} answered ({acc['unparsed']} unparsed, "
+            f"{acc['guessed']} guessed), {acc['errors']} failed, {acc['missing_videos']} missing videos")
+    if acc["not_run"]:
+        line += f", {acc['not_run']} not run yet"
+    print(line)
+    if summary.get("without_guesses"):
+        w = summary["without_guesses"]
+        print(f"without the backend's guesses: accuracy {w['accuracy']:.3f} over {w['n']}")
+    if summary["errors"]:
+        first = summary["failed"][0]
+        kinds = ", ".join(f"{n} {k}" for k, n in summary["errors_by_kind"].items())
+        print(f"failed questions ({kinds}), e.g. {first['id']}: {first['error']} (all in summary.json; "
+              "rerun the same command to ask the server's again)")
+    unfinished = [st for st in summary.get("shards", ()) if st["state"] != "complete"]
+    if summary.get("shards"):
+        print(f"shards: {len(summary['shards']) - len(unfinished)} complete" + "".join(
+            f"; {st['shard']} {st['state']} at {st['done']}/{st['questions']}" for st in unfinished))
     print(f"cost per question: {per['steps']:g} steps, {per['frames_decoded']:g} frames decoded, "
           f"{per['visual_tokens']:,.0f} visual + {per['text_tokens']:,.0f} text tokens, {per['model_s']:.2f} s model, "
-          f"{per['wall_s']:.2f} s wall")
-    if cost["total"]["token_mismatches"]:
-        print(f"warning: {cost['total']['token_mismatches']} model calls were charged another number of visual "
-              "tokens than LongLens sent (the server resized or resampled frames); see media_tokens and "
+          f"{per['wall_s']:.2f} s wall" + (f"; {summary['retries']} model calls retried" if summary["retries"] else ""))
+    if summary["cost"]["total"]["token_mismatches"]:
+        print(f"warning: {summary['cost']['total']['token_mismatches']} model calls were charged another number of "
+              "visual tokens than LongLens sent (the server resized or resampled frames); see media_tokens and "
               "expected_visual_tokens in the traces, and the serve flags in the README")
-    return 0

@@ -152,15 +152,16 @@ class OfflineBackend(Backend):
                     else describe.answer(query, frames, times))
             return Completion(text=text, latency_s=time.perf_counter() - t0, model=self.model, finish_reason="stop")
         prompt = _read_prompt(messages)
-        text = self._reply(prompt)
+        text, guess = self._reply(prompt)
         prefix = forced_prefix(messages) or ""
         if prefix and text.startswith(prefix):
             text = text[len(prefix) :]
         return Completion(text=text, prefix=prefix, latency_s=time.perf_counter() - t0, model=self.model,
-                          finish_reason="stop")
+                          finish_reason="stop", guess=guess)
 
     # ------------------------------------------------------------------ deciding
-    def _reply(self, p: _Prompt) -> str:
+    def _reply(self, p: _Prompt) -> tuple[str, bool]:
+        """The reply, and whether its answer is a guess."""
         kind = _kind(p)
         detail = [v for v in p.views if v.frames.shape[1] >= HIGH_RES]
         overview = next((v for v in p.views if v.frames.shape[1] < HIGH_RES), None)
@@ -168,13 +169,13 @@ class OfflineBackend(Backend):
             found = self._evidence(view, kind, p)
             if found:
                 letter_or_text, reason = found
-                return f"{ANSWER_PREFIX}{reason} \\boxed{{{letter_or_text}}}"
+                return f"{ANSWER_PREFIX}{reason} \\boxed{{{letter_or_text}}}", False
         if not p.forced and overview is not None:
             target = self._zoom_target(overview, kind, p, [v.span for v in detail if v.span])
             if target:
                 (s, e), reason = target
-                return f"{ZOOM_PREFIX}{reason} \\boxed{{[{s}, {e}]}}"
-        return ANSWER_PREFIX + self._guess(p, looked=bool(detail))
+                return f"{ZOOM_PREFIX}{reason} \\boxed{{[{s}, {e}]}}", False
+        return ANSWER_PREFIX + self._guess(p, looked=bool(detail)), True
 
     def _zoom_target(self, view: _View, kind: str, p: _Prompt, seen: list[tuple[float, float]]):
         cands = vision.find_candidates(view.frames, view.times_s)
