@@ -53,7 +53,7 @@ def test_demo_runs_end_to_end(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "question" in out and "answer:" in out and "fast view" in out and "verdict   right" in out
     assert "step 1  zoom" in out and "trace" in out
-    assert len(list(tmp_path.glob("*.jpg"))) == 2
+    assert len(list(tmp_path.glob("*.jpg"))) == 3  # the fast view on two pages, the zoom-in clip on one
     assert main(["demo", "--minutes", "0.5", "--out", str(tmp_path)]) == 0  # second run reuses the video
     assert "made earlier" in capsys.readouterr().out
 

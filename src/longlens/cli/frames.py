@@ -10,7 +10,7 @@ from PIL import Image
 from longlens.cli._common import add_cache_options, cache_from, parse_clip
 from longlens.cli.plan import describe
 from longlens.video import decode, fast_plan, open_video, slow_plan
-from longlens.video.sheet import contact_sheet
+from longlens.video.sheet import contact_sheets, save_contact_sheets
 
 
 def add_parser(sub, name):
@@ -26,7 +26,9 @@ def add_parser(sub, name):
                    help="jpeg (default, quality 90) or png (lossless: the exact pixels the model is given)")
     p.add_argument("--json", action="store_true",
                    help="also write frames.json: each frame's file, index, time and stamp text, and the plan")
-    p.add_argument("--sheet", action="store_true", help="write one contact sheet instead of one file per frame")
+    p.add_argument("--sheet", action="store_true",
+                   help="write contact sheets instead of one file per frame: pages of up to 48 frames, each captioned "
+                        "with its number and time, small frames enlarged so that their stamps read")
     add_cache_options(p)
     return p
 
@@ -44,8 +46,11 @@ def run(args) -> int:
     ext, options = ("png", {"compress_level": 1}) if args.format == "png" else ("jpg", {"quality": 90})
     names = []
     if args.sheet:
-        path = out / f"{plan.kind}-sheet.{ext}"
-        contact_sheet(frames.frames).save(path, **options)
+        view = "the fast view" if plan.kind == "fast" else f"the clip [{plan.span_s[0]:g}, {plan.span_s[1]:g}] s"
+        title = f"{view} of {Path(args.video).name}"
+        pages = contact_sheets(frames.frames, frames.times_s, title=title)
+        paths = save_contact_sheets(pages, out / f"{plan.kind}-sheet.{ext}", **options)
+        path = paths[0] if len(paths) == 1 else f"{paths[0]} ... {paths[-1].name} ({len(paths)} pages)"
     else:
         for j, (frame, t) in enumerate(zip(frames.frames, frames.times_s, strict=True)):
             names.append(f"{plan.kind}-{j:04d}-{t:09.3f}s.{ext}")
