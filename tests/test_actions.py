@@ -67,6 +67,9 @@ def test_parse_time_forms():
     assert [parse_time(t) for t in ("90", "90.5", ".5", "90s", "1:30", "1:30.5", "01:02:03")] == [
         90, 90.5, 0.5, 90, 90, 90.5, 3723]
     assert all(parse_time(t) is None for t in ("", "abc", "1:75", "1.5:30", "-3", "1:2:3:4", "nan"))
+    huge = "9" * 400
+    assert parse_time(f"{huge}.5") is None and parse_time(f"{huge}:00") is None  # never inf
+    assert isinstance(parse_action(f"\\boxed{{[{huge}.5, 2]}}", "ABCD", "lenient"), Malformed)
 
 
 def test_last_boxed_brace_matching():

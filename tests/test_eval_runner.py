@@ -40,34 +40,49 @@ def read_lines(path) -> list[str]:
 
 # ---------------------------------------------------------------- kill -9, then resume
 @pytest.mark.slow
-def test_kill_9_mid_run_loses_nothing_and_writes_nothing_twice(suite, tmp_path):
-    from longlens.bench.benchmarks.needles import load as load_needles
+def test_kill_9_while_records_are_written_loses_nothing_and_writes_nothing_twice(tmp_path):
+    """24 kills, each landing after the killed process has written records of its own, while more are in flight
+    and being written (four questions at a time, a reply every ~0.1 s); then a run to the end."""
+    import random
 
+    from longlens.bench.benchmarks.needles import load as load_needles
+    from media import needle_suite
+
+    suite = needle_suite(tmp_path / "suite", (1, 2, 3, 4), duration_s=60, needles=16, stem="k")
     ids = {s.id for s in load_needles(suite).samples}
     out, results = tmp_path / "run", tmp_path / "run" / "results.jsonl"
-    with ScriptedServer(["I get the answer.\n\n\\boxed{A}"], repeat_last=True, latency_s=0.4) as server:
+    rng = random.Random(0)
+    kills = 0
+    with ScriptedServer(["I get the answer.\n\n\\boxed{A}"], repeat_last=True, latency_s=0.1) as server:
         cmd = [sys.executable, "-m", "longlens", "eval", "needles", "--data", str(suite), "--out", str(out),
-               "--backend", "openai", "--base-url", server.url, "--max-steps", "1", "--concurrency", "3",
+               "--backend", "openai", "--base-url", server.url, "--max-steps", "1", "--concurrency", "4",
                "--cache-dir", str(tmp_path / "cache")]
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        for wanted in (2, 6):  # two kills, each with questions in flight
+        while kills < 24:
+            before = len(read_lines(results))
+            if before >= len(ids) - 6:
+                break  # keep questions for the last run
             proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
             deadline = time.monotonic() + 120
-            while len(read_lines(results)) < wanted and proc.poll() is None and time.monotonic() < deadline:
-                time.sleep(0.02)
+            while len(read_lines(results)) <= before and proc.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.005)
+            time.sleep(rng.uniform(0.0, 0.25))  # its own records are being written now
             proc.kill()  # SIGKILL
             proc.wait()
             assert proc.returncode == -9, proc.stderr.read().decode()
-            assert wanted <= len(read_lines(results)) < len(ids)
             proc.stderr.close()
-        done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=180)
+            assert len(read_lines(results)) > before  # this process had written records of its own
+            kills += 1
+        done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
         assert done.returncode == 0, done.stderr
-    lines = read_lines(results)
-    records = [json.loads(line) for line in lines]  # every line is whole JSON
+    assert kills >= 20
+    records = [json.loads(line) for line in read_lines(results)]  # every line is whole JSON
     got = [r["id"] for r in records]
     assert len(got) == len(set(got)) == len(ids) and set(got) == ids
-    assert all((out / r["trace"]).is_file() and r["cost"]["calls"] == {"vlm": 1} for r in records)
-    assert len(server.requests) >= len(ids)  # questions lost in flight were asked again
+    for r in records:  # every trace whole (written atomically: never a part, never 0 bytes)
+        assert json.loads((out / r["trace"]).read_text())["steps"] and r["cost"]["calls"] == {"vlm": 1}
+    assert not list((out / "traces").glob(".*.tmp"))  # what killed writers left is swept by the next run
+    assert server.received >= len(ids)  # questions lost in flight were asked again
 
 
 # ---------------------------------------------------------------- backend failure stops the run
@@ -424,7 +439,7 @@ def test_scripted_server_cli_busy_port_latency_and_bounded_log(tmp_path, capsys)
         assert server.received == 5 and len(server.requests) == 2
 
 
-def test_uniform_agent_is_sized_from_the_cli(suite, tmp_path):
+def test_uniform_agent_is_sized_from_the_cli(suite, tmp_path, capsys):
     from longlens.cli.main import main
 
     out = tmp_path / "u"
@@ -434,3 +449,16 @@ def test_uniform_agent_is_sized_from_the_cli(suite, tmp_path):
     assert (zoom["uniform_frames"], zoom["uniform_budget"]) == (8, 64 * 28 * 28)
     (record,) = [json.loads(x) for x in read_lines(out / "results.jsonl")]
     assert 0 < record["cost"]["visual_tokens"] <= 8 * 64 + 16  # 8 frames at 64 tokens (default: 64 at 256)
+
+    # the whole sample's budget, as an equal-budget comparison gives it (a zoom run's visual tokens per question)
+    out = tmp_path / "b"
+    assert main(["eval", "needles", "--data", str(suite), "--out", str(out), "--agent", "uniform", "--limit", "1",
+                 "--uniform-frames", "16", "--uniform-budget", "1000", "--cache-dir", str(tmp_path / "cache")]) == 0
+    zoom = json.loads((out / "config.json").read_text())["config"]["zoom"]
+    assert (zoom["uniform_frames"], zoom["uniform_budget"]) == (16, 1000 // 8 * 28 * 28)
+    (record,) = [json.loads(x) for x in read_lines(out / "results.jsonl")]
+    assert 1000 * 0.85 < record["cost"]["visual_tokens"] <= 1000 * 1.15  # frame sides round to the 28-pixel grid
+    capsys.readouterr()
+    assert main(["eval", "needles", "--data", str(suite), "--out", str(out), "--agent", "uniform",
+                 "--uniform-res", "64", "--uniform-budget", "1000"]) == 2
+    assert "not both" in capsys.readouterr().err

@@ -24,6 +24,7 @@ interval policy to decide, not for the parser.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 
@@ -92,7 +93,7 @@ def parse_time(text: str) -> float | None:
     seconds = 0.0
     for p in parts:
         seconds = seconds * 60 + float(p)
-    return seconds
+    return seconds if math.isfinite(seconds) else None  # 400 nines are no time
 
 
 _LATEX_WRAPPER = re.compile(r"\\(?:text|textbf|textit|mathrm|mathbf)\s*\{([^{}]*)\}")

@@ -1,8 +1,9 @@
-"""Live progress of an evaluation: done/total, running accuracy, unparsed replies, tokens and seconds per
-question, and the time left.
+"""Live progress of an evaluation: done/total, running accuracy, unparsed replies, guesses and failures,
+tokens and seconds per question, and the time left.
 
-On a terminal it is a `rich` bar redrawn in place; elsewhere (a log file, a pipe, the tests) one plain
-line per question: ``[done/total] id: ok|wrong|unparsed|error`` followed by the same figures.
+On a terminal it is one line redrawn in place that fits the terminal's width: done/total and the ETA
+always, then the accuracy, then the other figures and a bar as room allows. Elsewhere (a log file, a pipe,
+the tests) one plain line per question: ``[done/total] id: ok|wrong|unparsed|error`` and the figures.
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ import time
 from typing import TextIO
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, TextColumn
 from rich.progress import Progress as RichProgress
+from rich.progress import TextColumn
 
 
 def mark(record: dict) -> str:
@@ -37,7 +38,7 @@ class Tally:
         self.now = now
         self.t0 = now()
         self.new = 0
-        self.done = self.correct = self.unparsed = self.tokens = self.spans = 0
+        self.done = self.correct = self.unparsed = self.tokens = self.spans = self.failed = self.guessed = 0
         self.seconds = self.iou = 0.0
         for r in previous:
             self.add(r, new=False)
@@ -49,7 +50,9 @@ class Tally:
         if record.get("task") == "grounding":
             self.spans += 1
             self.iou += record.get("iou") or 0.0
-        self.unparsed += record.get("parsed") is None
+        self.failed += bool(record.get("error_kind"))
+        self.guessed += bool(record.get("guessed"))
+        self.unparsed += record.get("parsed") is None and not record.get("error_kind")
         cost = record.get("cost") or {}
         self.tokens += (cost.get("visual_tokens") or 0) + (cost.get("text_tokens") or 0)
         self.seconds += record.get("wall_s") or 0.0
@@ -59,14 +62,36 @@ class Tally:
             return None
         return (self.now() - self.t0) / self.new * max(self.total - self.done, 0)
 
-    def figures(self) -> str:
+    def parts(self) -> list[str]:
+        """The figures, most wanted first: ETA, score, then what went wrong, then the costs."""
         if not self.done:
-            return "starting"
+            return ["starting"]
         eta = self.eta_s()
         score = f"mIoU {self.iou / self.spans:.3f}" if self.spans else f"acc {self.correct / self.done:.3f}"
-        return (f"{score}, {self.unparsed} unparsed, "
-                f"{self.tokens / self.done:,.0f} tokens/q, {self.seconds / self.done:.2f} s/q, "
-                f"ETA {clock(eta) if eta is not None else '?'}")
+        out = [f"ETA {clock(eta) if eta is not None else '?'}", score, f"{self.unparsed} unparsed"]
+        out += [f"{self.guessed} guessed"] * bool(self.guessed) + [f"{self.failed} failed"] * bool(self.failed)
+        return out + [f"{self.tokens / self.done:,.0f} tokens/q", f"{self.seconds / self.done:.2f} s/q"]
+
+    def figures(self) -> str:
+        p = self.parts()
+        return ", ".join(p[1:] + p[:1])  # plain lines: the ETA last
+
+    def line(self, width: int) -> str:
+        """One line of at most `width` characters: done/total and ETA always, then as many figures as fit,
+        then a bar in the room left."""
+        head = f"eval {self.done}/{self.total}"
+        parts = self.parts()
+        text = f"{head} {parts[0]}"
+        for part in parts[1:]:
+            if len(text) + 2 + len(part) > width:
+                break
+            text += f", {part}"
+        room = width - len(text) - 1
+        if room >= 12 and self.total:
+            bar = room - 2 if room < 42 else 40
+            filled = round(bar * min(self.done / self.total, 1.0))
+            text = f"{head} {'━' * filled}{'╺' * (bar > filled)}{'─' * max(bar - filled - 1, 0)} {text[len(head) + 1:]}"
+        return text[:width]
 
 
 class Progress:
@@ -79,17 +104,19 @@ class Progress:
         self.live = self.stream.isatty() if live is None else live
         self._bar = None
         if self.live:
-            console = Console(file=self.stream, force_terminal=True)
-            self._bar = RichProgress(TextColumn("eval"), BarColumn(), MofNCompleteColumn(),
-                                     TextColumn("{task.fields[figures]}"), console=console, transient=False)
-            self._task = self._bar.add_task("eval", total=total, completed=self.tally.done,
-                                            figures=self.tally.figures())
+            self._console = Console(file=self.stream, force_terminal=True)
+            self._bar = RichProgress(TextColumn("{task.fields[line]}", markup=False), console=self._console,
+                                     transient=False)
+            self._task = self._bar.add_task("eval", total=total, completed=self.tally.done, line=self._line())
+
+    def _line(self) -> str:
+        return self.tally.line(max(self._console.width - 1, 20))  # the width now: a resized terminal is followed
 
     def update(self, record: dict, done: int, total: int) -> None:
         self.tally.total = total
         self.tally.add(record)
         if self._bar is not None:
-            self._bar.update(self._task, completed=done, total=total, figures=self.tally.figures())
+            self._bar.update(self._task, completed=done, total=total, line=self._line())
         else:
             print(f"[{done}/{total}] {record['id']}: {mark(record)}  ({self.tally.figures()})", file=self.stream,
                   flush=True)

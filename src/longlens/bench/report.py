@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from longlens.bench import plots
@@ -36,6 +36,12 @@ class Run:
     path: Path
     config: dict
     records: list[dict]
+    shards: list[dict] = field(default_factory=list)
+    """`RunFolder.shard_states`: each run that worked on the folder, and how far it got."""
+    questions: int | None = None
+    """The benchmark's questions as its runs saw them, those without a video included (None: a folder made
+    before shard states were kept)."""
+    missing_videos: int = 0
 
     @property
     def bench(self) -> str:
@@ -59,29 +65,30 @@ class Run:
 
 
 def load_run(path: str | Path, name: str | None = None) -> Run:
+    """A run folder's records (every shard's, one per question), configuration and shard states."""
+    from longlens.bench.runner import RunFolder
+
     path = Path(path)
-    results = path / "results.jsonl"
-    if not results.exists():
+    folder = RunFolder(path)
+    if not folder.results_files():
         raise LongLensError(f"{path} is not a run folder (no results.jsonl); make one with longlens eval")
-    records = []
-    lines = results.read_text(encoding="utf-8").splitlines()
-    for n, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError:
-            if n < len(lines):
-                raise LongLensError(f"{results} line {n} is not JSON") from None
-            # a torn last line (a run still going, or killed mid-write) is left out
+    try:
+        records = folder.records()
+    except ValueError as exc:  # a line in the middle that is not JSON: not written by longlens eval
+        raise LongLensError(f"{path}: a results file has a line that is not JSON ({exc})") from None
     config = {}
     cfg_file = path / "config.json"
     if cfg_file.exists():
         config = json.loads(cfg_file.read_text(encoding="utf-8")).get("config") or {}
-    return Run(name or path.resolve().name, path, config, records)
+    planned = folder.planned()
+    return Run(name or path.resolve().name, path, config, records, shards=folder.shard_states(records),
+               questions=planned and max(planned[0], len(records) + planned[1]),
+               missing_videos=planned[1] if planned else 0)
 
 
 def status(record: dict) -> str:
+    if record.get("error_kind"):
+        return "error"
     if record.get("parsed") is None:
         return "unparsed"
     return "correct" if record.get("correct") else "wrong"
@@ -174,9 +181,13 @@ def token_bins(points: list[dict], max_bins: int = 6) -> list[dict]:
 def run_report(run: Run, policy: str) -> dict:
     points = token_points(run.records)
     costs = cost_table(run.records)
+    from longlens.bench.metrics import accounting
+
+    summary = summarize(run.records, run.bench, policy=policy, extractor=run.extractor)
+    if run.questions is not None:
+        summary.update(accounting(run.records, run.questions, run.missing_videos))
     return {"name": run.name, "path": str(run.path), "bench": run.bench, "agent": run.agent,
-            "backend": run.config.get("backend"), "summary": summarize(run.records, run.bench, policy=policy,
-                                                                          extractor=run.extractor),
+            "backend": run.config.get("backend"), "summary": summary, "shards": run.shards,
             "cost": costs, "steps": step_histogram(run.records), "token_bins": token_bins(points),
             "token_points": points, "plots": {}}
 
@@ -271,12 +282,32 @@ def sections(report: dict) -> list[dict]:
     level = 3
     for rep in runs:
         s, head = rep["summary"], rep["summary"]["headline"]
-        out.append({"title": f"Run {rep['name']}", "level": 2,
-                    "lines": [f"`{rep['path']}`: benchmark {rep['bench']}, agent {rep['agent']}, backend "
-                              f"{rep.get('backend') or '?'}; {s['questions']} questions, {s['unparsed']} unparsed, "
-                              f"{s['errors']} errors.",
-                              f"**{head['name']} {pct(head['value'])} ± {pct(head['se'])}** (n={head['n']}, "
-                              f"policy {s['policy']})"]})
+        lines = [f"`{rep['path']}`: benchmark {rep['bench']}, agent {rep['agent']}, backend "
+                 f"{rep.get('backend') or '?'}; {standing(s)}.",
+                 f"**{head['name']} {pct(head['value'])} ± {pct(head['se'])}** (n={head['n']}, policy {s['policy']})"]
+        if s.get("without_guesses"):
+            w = s["without_guesses"]
+            lines.append(f"Without the {s['guessed']} answers the backend called guesses: accuracy "
+                         f"{pct(w['accuracy'])} ± {pct(w['se'])} (n={w['n']}).")
+        if s.get("retries"):
+            lines.append(f"{s['retries']} model calls were retried (on {s['retried_questions']} questions).")
+        out.append({"title": f"Run {rep['name']}", "level": 2, "lines": lines})
+        unfinished = [st for st in rep.get("shards") or () if st["state"] != "complete"]
+        if any(st["shard"] != "1/1" for st in rep.get("shards") or ()) or unfinished:
+            out.append({"title": "Shards", "level": level, "header": ["shard", "questions", "done", "state"],
+                        "rows": [[st["shard"], fmt(st["questions"]), fmt(st["done"]), st["state"]]
+                                 for st in rep["shards"]],
+                        "lines": [f"{len(unfinished)} not complete: rerun them with the same command (and "
+                                  "--shard); their finished questions are kept." if unfinished
+                                  else "Every shard is complete."]})
+        if s.get("failed"):
+            out.append({"title": "Failed questions", "level": level, "header": ["question", "kind", "error"],
+                        "rows": [[str(f["id"]), str(f["kind"]), str(f["error"])[:300]] for f in s["failed"]],
+                        "lines": [f"{s['errors']} questions got no reply ("
+                                  + ", ".join(f"{n} {k}" for k, n in s["errors_by_kind"].items())
+                                  + "); scored like unparsed replies. Server failures are asked again when "
+                                    "the run is resumed." + (f" The first {len(s['failed'])} are listed."
+                                                            if s["errors"] > len(s["failed"]) else "")]})
         for table, rows in s["tables"].items():
             out.append({"title": f"By {table}", "level": level, "header": [table, "accuracy", "± SE", "n", "unparsed"],
                         "rows": [[label, pct(v["accuracy"]), pct(v["se"]), fmt(v["n"]), fmt(v["unparsed"])]
@@ -297,6 +328,23 @@ def sections(report: dict) -> list[dict]:
                              for b in rep["token_bins"]],
                     "image": rep["plots"].get("tokens")})
     return out
+
+
+def shard_state(st: dict) -> str:
+    return st["state"] if st["questions"] is None else f"{st['state']} at {st['done']}/{st['questions']}"
+
+
+def standing(s: dict) -> str:
+    """Where the run's questions stand, in words."""
+    parts = [f"{s['questions']} questions"]
+    if "answered" in s:
+        parts.append(f"{s['answered']} answered")
+    parts += [f"{s['unparsed']} unparsed", f"{s.get('guessed', 0)} guessed", f"{s['errors']} failed"]
+    if s.get("missing_videos"):
+        parts.append(f"{s['missing_videos']} missing videos")
+    if s.get("not_run"):
+        parts.append(f"{s['not_run']} not run yet")
+    return ", ".join(parts)
 
 
 def markdown(report: dict) -> str:

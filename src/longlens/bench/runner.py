@@ -203,6 +203,17 @@ class RunFolder:
         else:
             write_json(cfg_file, {"hash": h, "config": config})  # shards starting together write the same file
         self._cut_torn_line()
+        self._sweep()
+
+    def _sweep(self) -> None:
+        """Remove the temporary files of writers killed mid-write (a trace, a status): all of them when this
+        process holds the whole folder, those over an hour old when shards may be writing beside it."""
+        oldest = time.time() - (3600 if self.shard != WHOLE else 0)
+        for folder in (self.path / "traces", self.path / "shards", self.path):
+            for tmp in folder.glob(".*.tmp"):
+                with contextlib.suppress(OSError):
+                    if tmp.stat().st_mtime < oldest or self.shard == WHOLE:
+                        tmp.unlink()
 
     def _cut_torn_line(self) -> None:
         cut_torn_line(self.results)
@@ -222,40 +233,54 @@ class RunFolder:
         return list(latest.values())
 
     # ------------------------------------------------------------ shard states
-    def write_status(self, ids: list[str], missing_videos: int, *, ended: bool) -> None:
+    def write_status(self, ids: list[str], *, total: int, missing_videos: int, ended: bool) -> None:
+        """``shards/<i>-of-<n>.json``: this run's questions, and the whole benchmark's count (`total`, questions
+        without their video included)."""
         write_json(self.path / "shards" / f"{self.shard.name}.json",
-                   {"shard": [self.shard.index, self.shard.count], "questions": len(ids),
+                   {"shard": [self.shard.index, self.shard.count], "questions": len(ids), "total": total,
                     "missing_videos": missing_videos, "pid": os.getpid(), "ended": ended, "ids": ids}, indent=None)
+
+    def statuses(self) -> list[dict]:
+        """The shard status files that can be read, in shard order."""
+        files = [(tuple(map(int, m.groups())), f) for f in (self.path / "shards").glob("*-of-*.json")
+                 if (m := re.fullmatch(r"(\d+)-of-(\d+)", f.stem))]
+        out = []
+        for _, f in sorted(files):
+            try:
+                status = json.loads(f.read_text(encoding="utf-8"))
+                i, n = status["shard"]
+                out.append({**status, "shard": (int(i), int(n)), "ids": list(status["ids"])})
+            except (OSError, ValueError, KeyError, TypeError):
+                continue  # a status being replaced, or not ours
+        return out
 
     def shard_states(self, records: list[dict] | None = None) -> list[dict]:
         """Each run that worked on the folder: ``{"shard": "3/8", "questions", "done", "state"}``, state
         ``complete`` (every question has a record that is not a server error), ``running`` (its process holds
-        its lock) or ``stopped``."""
+        its lock), ``stopped``, or ``not started`` (a shard of a split no run of which has been seen)."""
         records = self.records() if records is None else records
         done = {r.get("id") for r in records if r.get("error_kind") != "server"}
-        states = []
-        files = [(tuple(map(int, m.groups())), f) for f in (self.path / "shards").glob("*-of-*.json")
-                 if (m := re.fullmatch(r"(\d+)-of-(\d+)", f.stem))]
-        for _, f in sorted(files):
-            try:
-                status = json.loads(f.read_text(encoding="utf-8"))
-                (i, n), ids = status["shard"], status["ids"]
-            except (OSError, ValueError, KeyError, TypeError):
-                continue  # a status being replaced, or not ours
+        states, seen = [], set()
+        for status in self.statuses():
+            (i, n), ids = status["shard"], status["ids"]
+            seen.add((i, n))
             finished = sum(1 for q in ids if q in done)
             lock = self.path / (".lock" if n == 1 else f".lock-{i}-of-{n}")
             state = ("complete" if finished == len(ids) else "running" if not self._free(lock) else "stopped")
-            states.append({"shard": f"{i}/{n}", "questions": len(ids), "done": finished, "state": state,
-                           "missing_videos": status.get("missing_videos", 0)})
-        return states
+            states.append({"shard": f"{i}/{n}", "questions": len(ids), "done": finished, "state": state})
+        for n in sorted({n for _, n in seen if n > 1}):
+            states += [{"shard": f"{i}/{n}", "questions": None, "done": 0, "state": "not started"}
+                       for i in range(1, n + 1) if (i, n) not in seen]
+        return sorted(states, key=lambda st: tuple(int(x) for x in st["shard"].split("/"))[::-1])
 
-    def question_ids(self) -> set[str]:
-        """Every question some run of this folder set out to answer (from the shard states)."""
-        ids: set[str] = set()
-        for f in (self.path / "shards").glob("*-of-*.json"):
-            with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
-                ids.update(json.loads(f.read_text(encoding="utf-8"))["ids"])
-        return ids
+    def planned(self) -> tuple[int, int] | None:
+        """(questions of the whole benchmark as its runs saw it, those without their video), or None for a
+        folder with no shard states (made before they were kept)."""
+        statuses = self.statuses()
+        if not statuses:
+            return None
+        return (max(int(st.get("total") or len(st["ids"])) for st in statuses),
+                max(int(st.get("missing_videos") or 0) for st in statuses))
 
 
 COST_KEYS = ("steps", "calls", "frames_decoded", "visual_tokens", "text_tokens", "prompt_tokens",
@@ -339,12 +364,13 @@ def run_eval(samples: list[Sample], answer: Callable[[Sample], Trace], out: str 
     with folder.lock():
         folder.prepare(config, mix=mix)
         mine = shard.select(samples)
-        folder.write_status([s.id for s in mine], missing_videos, ended=False)
+        status = {"total": len(samples) + missing_videos, "missing_videos": missing_videos}
+        folder.write_status([s.id for s in mine], **status, ended=False)
         try:
             return _run_locked(folder, mine, answer, concurrency=concurrency, extractor=extractor,
                                progress=progress, prepare=prepare)
         finally:
-            folder.write_status([s.id for s in mine], missing_videos, ended=True)
+            folder.write_status([s.id for s in mine], **status, ended=True)
 
 
 def _run_locked(folder: RunFolder, samples, answer, *, concurrency, extractor, progress, prepare):

@@ -85,6 +85,8 @@ def question_item(run, record: dict) -> tuple[dict, Trace | None]:
             "prediction": record.get("prediction"), "parsed": record.get("parsed"),
             "categories": record.get("categories") or {}, "truth_spans": record.get("truth_spans") or [],
             "span": record.get("span"), "iou": record.get("iou"), "error": record.get("error"),
+            "error_kind": record.get("error_kind"), "guessed": bool(record.get("guessed")),
+            "retries": int(record.get("retries") or 0),
             "cost": cost_of(record), "notes": [], "views": [], "steps": []}
     trace = None
     if record.get("trace"):

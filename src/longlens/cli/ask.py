@@ -48,6 +48,8 @@ def step_line(step) -> str:
         line += f"  ({human_count(step.cached_tokens)} tokens reused)"
     if step.error:
         line += f"  [model mistake: {step.error}]"
+    if step.retries:
+        line += f"  ({step.retries} failed tries retried; last: {step.retry_error})"
     if step.note and ("stops" in step.note or "whole video" in step.note):
         line += f"  ({step.note.split('; ')[-1]})"
     return line
@@ -55,8 +57,12 @@ def step_line(step) -> str:
 
 def answer_line(trace: Trace) -> str:
     if trace.choice and trace.options:
-        return f"answer: {trace.choice} ({trace.options[ord(trace.choice) - 65]})"
-    return f"answer: {trace.answer or '(none)'}"
+        line = f"answer: {trace.choice} ({trace.options[ord(trace.choice) - 65]})"
+    else:
+        line = f"answer: {trace.answer or '(none)'}"
+    if trace.totals.get("guessed"):
+        line += f"  [a guess: {trace.backend} found no evidence for it]"
+    return line
 
 
 def report(trace: Trace) -> None:

@@ -9,12 +9,14 @@ transformers model, a script) and `add_zoom_options` (the agent's sizes and step
 from __future__ import annotations
 
 import argparse
+import math
 
 from longlens.backends.base import Backend, GenConfig
 from longlens.backends.openai_server import PROBES
 from longlens.backends.pool import BALANCE
 from longlens.backends.registry import BACKENDS, make_backend
 from longlens.backends.wire import VIDEO_FORMATS
+from longlens.errors import LongLensError
 
 
 def add_transport_options(p: argparse.ArgumentParser) -> None:
@@ -105,8 +107,11 @@ def add_zoom_options(p: argparse.ArgumentParser, *, max_new_tokens: int = 2048) 
     g.add_argument("--uniform-frames", type=int, metavar="N",
                    help="--agent uniform: frames over the whole video (default 64)")
     g.add_argument("--uniform-res", type=int, metavar="TOKENS",
-                   help="--agent uniform: tokens per frame (default 256); size it to zoom's spend for an "
-                        "equal-budget comparison")
+                   help="--agent uniform: pixel budget per frame, in 28x28 tokens (default 256)")
+    g.add_argument("--uniform-budget", type=int, metavar="TOKENS",
+                   help="--agent uniform: visual tokens for the whole sample, spread over its frames (instead of "
+                        "--uniform-res; frame sides round to the 28-pixel grid, so within a few percent); e.g. a zoom "
+                        "run's cost.per_question.visual_tokens, for an equal-budget comparison")
     g.add_argument("--max-new-tokens", type=int, default=max_new_tokens,
                    help=f"tokens generated per step at most (default {max_new_tokens})")
 
@@ -122,7 +127,26 @@ def zoom_config_from(args: argparse.Namespace, bench: str | None = None, **overr
              "slow_frames": args.num_slow, "slow_budget": args.slow_res and args.slow_res * PATCH * PATCH,
              "fast_mode": args.fast_mode, "intervals": args.intervals,
              "uniform_frames": getattr(args, "uniform_frames", None),
-             "uniform_budget": getattr(args, "uniform_res", None) and args.uniform_res * PATCH * PATCH}
+             "uniform_budget": _uniform_budget(args)}
     settings = {k: v for k, v in given.items() if v is not None}
     settings.update(overrides)
     return paper_config(bench, args.profile, gen=GenConfig(max_new_tokens=args.max_new_tokens), **settings)
+
+
+def _uniform_budget(args: argparse.Namespace) -> int | None:
+    """The uniform agent's pixel budget per frame, from --uniform-res (per frame) or --uniform-budget (the whole
+    sample's visual tokens: two frames share each token, as the model's temporal patch of 2 merges them)."""
+    from longlens.agents.zoom import ZoomConfig
+    from longlens.video.plan import PATCH, TEMPORAL_PATCH
+
+    res, total = getattr(args, "uniform_res", None), getattr(args, "uniform_budget", None)
+    if res is not None and total is not None:
+        raise LongLensError("give --uniform-res (per frame) or --uniform-budget (the whole sample), not both")
+    if total is None:
+        return res and res * PATCH * PATCH
+    frames = getattr(args, "uniform_frames", None) or ZoomConfig.uniform_frames
+    per_frame = total // math.ceil(frames / TEMPORAL_PATCH)
+    if per_frame < 4:
+        raise LongLensError(f"--uniform-budget {total} leaves {per_frame} tokens per frame for {frames} frames; "
+                            "give more tokens or fewer --uniform-frames")
+    return per_frame * PATCH * PATCH

@@ -118,6 +118,8 @@ def write_summary(folder, bench: str, *, policy: str, extractor: str, questions:
 
 
 def print_summary(summary: dict, out) -> None:
+    from longlens.bench.report import shard_state
+
     head, acc, per = summary["headline"], summary, summary["cost"]["per_question"]
     se = "n/a (one video)" if head["se"] is None else f"{head['se']:.3f}"
     print(f"{head['name']} {head['value']:.3f} ± {se} over {head['n']} (policy {summary['policy']}); results in {out}")
@@ -128,7 +130,8 @@ def print_summary(summary: dict, out) -> None:
     print(line)
     if summary.get("without_guesses"):
         w = summary["without_guesses"]
-        print(f"without the backend's guesses: accuracy {w['accuracy']:.3f} over {w['n']}")
+        print(f"without the backend's guesses: accuracy {w['accuracy']:.3f} over {w['n']}" if w["n"]
+              else "every answer was a guess of the backend")
     if summary["errors"]:
         first = summary["failed"][0]
         kinds = ", ".join(f"{n} {k}" for k, n in summary["errors_by_kind"].items())
@@ -137,7 +140,7 @@ def print_summary(summary: dict, out) -> None:
     unfinished = [st for st in summary.get("shards", ()) if st["state"] != "complete"]
     if summary.get("shards"):
         print(f"shards: {len(summary['shards']) - len(unfinished)} complete" + "".join(
-            f"; {st['shard']} {st['state']} at {st['done']}/{st['questions']}" for st in unfinished))
+            f"; {st['shard']} {shard_state(st)}" for st in unfinished))
     print(f"cost per question: {per['steps']:g} steps, {per['frames_decoded']:g} frames decoded, "
           f"{per['visual_tokens']:,.0f} visual + {per['text_tokens']:,.0f} text tokens, {per['model_s']:.2f} s model, "
           f"{per['wall_s']:.2f} s wall" + (f"; {summary['retries']} model calls retried" if summary["retries"] else ""))

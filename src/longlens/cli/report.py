@@ -25,7 +25,7 @@ def add_parser(sub, name):
 
 
 def run(args) -> int:
-    from longlens.bench.report import make_report, pct
+    from longlens.bench.report import make_report, pct, shard_state, standing
 
     if args.out is None and len(args.runs) > 1:
         raise LongLensError("several runs need --out DIR for their common report")
@@ -35,7 +35,11 @@ def run(args) -> int:
     for rep in report["runs"]:
         head = rep["summary"]["headline"]
         print(f"{rep['name']}: {head['name']} {pct(head['value'])} ± {pct(head['se'])} over {head['n']} "
-              f"({rep['summary']['unparsed']} unparsed, policy {args.policy})")
+              f"(policy {args.policy}); {standing(rep['summary'])}")
+        unfinished = [st for st in rep["shards"] if st["state"] != "complete"]
+        if unfinished:
+            print("  not complete: " + "; ".join(f"shard {st['shard']} {shard_state(st)}"
+                                                for st in unfinished))
     for note in report["viewer"]["notes"]:
         print(f"note: {note}")
     print(f"report in {out}: report.md, report.json, index.html; traces in {out / 'viewer' / 'index.html'}")

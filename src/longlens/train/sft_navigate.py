@@ -74,18 +74,14 @@ def from_trace(trace: Trace, id: str, *, train_invalid_turns: bool = False) -> T
 
 def from_run(run_dir: str | Path, *, only_correct: bool = True, train_invalid_turns: bool = False) -> list[Trajectory]:
     """Trajectories of an eval run folder (``results.jsonl`` + ``traces/``)."""
+    from longlens.bench.runner import RunFolder
+
     run = Path(run_dir)
-    results = run / "results.jsonl"
-    if not results.is_file():
+    folder = RunFolder(run)
+    if not folder.results_files():
         raise LongLensError(f"{run}: not an eval run folder (no results.jsonl)")
     out = []
-    for i, line in enumerate(results.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue  # a torn last line (the runner cuts it on resume)
+    for i, record in enumerate(folder.records(), 1):  # every shard's, one per question
         if only_correct and not record.get("correct"):
             continue
         if not record.get("trace"):
@@ -93,7 +89,8 @@ def from_run(run_dir: str | Path, *, only_correct: bool = True, train_invalid_tu
         try:
             trace = Trace.load(run / record["trace"])
         except (OSError, ValueError, TypeError, KeyError) as e:
-            raise LongLensError(f"{results}:{i}: cannot read its trace {record['trace']} ({e})") from e
+            raise LongLensError(f"{run}: question {record.get('id', i)}: cannot read its trace {record['trace']} "
+                                f"({e})") from e
         out.append(from_trace(trace, f"{run.name}/{record.get('id', i)}", train_invalid_turns=train_invalid_turns))
     return out
 

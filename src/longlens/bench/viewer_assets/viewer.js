@@ -37,10 +37,11 @@
     }
     return true;
   }
+  function matches(q, s) {  // a status filter; "guessed" cuts across the others
+    return s === "all" || (s === "guessed" ? !!q.guessed : q.status === s);
+  }
   function selected() {
-    var list = data.questions.filter(function (q) {
-      return visible(q) && (state.status === "all" || q.status === state.status);
-    });
+    var list = data.questions.filter(function (q) { return visible(q) && matches(q, state.status); });
     if (multi && state.run === "all") {  // the same question of every run side by side
       var order = {};
       data.questions.forEach(function (q, i) { if (!(q.id in order)) order[q.id] = i; });
@@ -65,8 +66,9 @@
     add(top, el("div", "spacer"));
     var filters = add(top, el("div", "filters"));
     var base = data.questions.filter(visible);
-    ["all", "correct", "wrong", "unparsed"].forEach(function (s) {
-      var n = s === "all" ? base.length : base.filter(function (q) { return q.status === s; }).length;
+    ["all", "correct", "wrong", "unparsed", "error", "guessed"].forEach(function (s) {
+      var n = base.filter(function (q) { return matches(q, s); }).length;
+      if (!n && (s === "error" || s === "guessed")) return;  // shown only when a run has them
       var b = add(filters, el("button", s === state.status ? "on" : null, s));
       b.dataset.filter = s;
       add(b, el("span", "count", n));
@@ -278,6 +280,7 @@
     c.dataset.run = q.run;
     var head = add(c, el("div", "q-head"));
     add(head, el("span", "badge " + q.status, q.status));
+    if (q.guessed) add(head, el("span", "badge guess", "guess"));
     add(head, el("span", "id", q.id));
     if (multi) add(head, el("span", "chip run", q.run));
     Object.keys(q.categories || {}).forEach(function (k) {
@@ -290,9 +293,10 @@
     if (cost.visual_tokens !== undefined) meta.push(num(cost.visual_tokens) + " visual tokens");
     if (cost.frames_decoded !== undefined) meta.push(num(cost.frames_decoded) + " frames decoded");
     if (cost.wall_s !== undefined) meta.push(cost.wall_s.toFixed(1) + " s");
+    if (q.retries) meta.push(q.retries + (q.retries === 1 ? " retried call" : " retried calls"));
     add(head, el("span", "meta", meta.join(" · ")));
     (q.notes || []).forEach(function (n) { add(c, el("div", "note", n)); });
-    if (q.error) add(c, el("div", "note", "error: " + q.error));
+    if (q.error) add(c, el("div", "note", (q.error_kind ? "failed (" + q.error_kind + "): " : "error: ") + q.error));
     if (q.question) add(c, el("div", "question", q.question));
     if (q.options && q.options.length) add(c, options(q));
     var tl = timeline(q);
