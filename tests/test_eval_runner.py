@@ -412,6 +412,30 @@ def test_a_200_that_is_no_completion_is_a_server_error_retried_then_one_line(ent
     assert "HTTP 200" in str(err.value) and "\n" not in str(err.value)
 
 
+def test_odd_replies_that_are_completions_are_recorded_as_data(suite, tmp_path, capsys):
+    """NUL bytes, lone surrogates, two megabytes of text, counts that are no counts: recorded, never a traceback."""
+    from longlens.cli.main import main
+
+    def completion(content, usage):
+        return {"body": {"id": "x", "object": "chat.completion", "model": 7, "created": 0, "usage": usage,
+                         "choices": [{"index": 0, "finish_reason": ["stop"],
+                                      "message": {"role": "assistant", "content": content}}]}}
+
+    script = [completion("\x00\ud800 I get the answer.\n\n\\boxed{A}", {"prompt_tokens": "many"}),
+              completion("x" * 2_000_000 + " \\boxed{B}", {"prompt_tokens": -1, "completion_tokens": 2.5}),
+              completion("\\boxed{C}", None)]
+    out = tmp_path / "run"
+    with ScriptedServer(script) as server:
+        assert main(["eval", "needles", "--data", str(suite), "--out", str(out), "--backend", "openai", "--base-url",
+                     server.url, "--max-steps", "1", "--limit", "3", "--cache-dir", str(tmp_path / "cache")]) == 0
+    assert "Traceback" not in capsys.readouterr().err
+    records = [json.loads(x) for x in read_lines(out / "results.jsonl")]
+    assert [r["parsed"] for r in records] == ["A", "B", "C"]
+    steps = [json.loads((out / r["trace"]).read_text())["steps"][0] for r in records]
+    assert steps[0]["completion"].startswith("\x00\ud800") and len(steps[1]["completion"]) > 2_000_000
+    assert [s["prompt_tokens"] for s in steps] == [None, None, None] and steps[1]["completion_tokens"] is None
+
+
 def test_every_video_missing_is_one_line_not_an_accuracy_over_nothing(suite, tmp_path, capsys):
     from longlens.cli.main import main
 

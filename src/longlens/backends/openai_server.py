@@ -181,14 +181,15 @@ class OpenAIBackend(Backend):
         if self.video_token_id is not None and (ids := _prompt_ids(response)):
             values, runs = _runs(ids)
             visual = tuple(int(r) for v, r in zip(values, runs, strict=True) if v == self.video_token_id)
+        model, finish = getattr(response, "model", None), getattr(choice, "finish_reason", None)
         return Completion(
             text=text,
             prefix=prefix,
-            usage=Usage(getattr(usage, "prompt_tokens", None), getattr(usage, "completion_tokens", None),
-                        visual_tokens=visual),
+            usage=Usage(_count(getattr(usage, "prompt_tokens", None)),
+                        _count(getattr(usage, "completion_tokens", None)), visual_tokens=visual),
             latency_s=time.perf_counter() - t0,
-            model=response.model or self.model,
-            finish_reason=choice.finish_reason,
+            model=model if isinstance(model, str) and model else self.model,
+            finish_reason=finish if isinstance(finish, str) else None,
         )
 
     def _call(self, create, body: dict):
@@ -279,6 +280,11 @@ class OpenAIBackend(Backend):
 
     def describe(self) -> str:
         return f"openai:{self.model}@{self.base_url}"
+
+
+def _count(value) -> int | None:
+    """A token count as the server reported it, or None when what it sent is no count ("many", -1, 2.5)."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
 
 
 def _cause(exc) -> str:
