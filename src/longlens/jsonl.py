@@ -9,7 +9,11 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
+
+from longlens.errors import LongLensError
 
 
 def dumps(obj, *, indent: int | None = None) -> str:
@@ -67,10 +71,58 @@ def append_json(path: Path, obj) -> None:
     append_synced(path, dumps(obj) + "\n")
 
 
-def read_lines(path: Path) -> list[dict]:
-    """The complete JSON lines of `path` (a torn last line, not yet cut, is left out)."""
+def complete_lines(path: str | Path) -> list[tuple[int, str]]:
+    """(line number, text) of every complete, non-blank line of `path`: a last line without its newline is a
+    write cut short by a kill, not a line. A missing file has none."""
+    path = Path(path)
     if not path.exists():
         return []
-    text = path.read_text(encoding="utf-8")
-    lines = text.splitlines() if text.endswith("\n") else text.splitlines()[:-1]
-    return [json.loads(line) for line in lines if line.strip()]
+    pieces = path.read_text(encoding="utf-8").split("\n")[:-1]  # the piece after the last newline is torn
+    return [(n, line) for n, line in enumerate(pieces, 1) if line.strip()]
+
+
+def read_lines(path: str | Path, *, fix: str = "it was not written by longlens; move it away") -> list[dict]:
+    """The complete JSON lines of `path` (a torn last line, not yet cut, is left out). A complete line that is
+    not JSON is a `LongLensError` naming the file, the line and `fix`."""
+    out = []
+    for n, line in complete_lines(path):
+        try:
+            out.append(json.loads(line))
+        except ValueError as exc:  # json.JSONDecodeError; RecursionError is no ValueError but cannot come from us
+            raise LongLensError(f"{path}: line {n} is not JSON ({exc}); {fix}") from None
+    return out
+
+
+# ---------------------------------------------------------------- resumable work
+def run_each(items: list, work: Callable, write: Callable, concurrency: int = 1) -> None:
+    """``write(work(item))`` for every item, `concurrency` works at a time (`write` is called from this
+    thread, one result at a time, in order of completion). The first exception of a `work` stops the run:
+    the works in flight finish and are written, the others never start, and the exception is raised."""
+    if concurrency <= 1:
+        for item in items:
+            write(work(item))
+        return
+    failure: BaseException | None = None
+    with ThreadPoolExecutor(max_workers=concurrency) as pool:
+        futures = [pool.submit(work, item) for item in items]  # FIFO: items start in order
+        for fut in as_completed(futures):
+            if fut.cancelled():
+                continue
+            if fut.exception() is None:
+                write(fut.result())  # what finished is kept, even after a failure
+            elif failure is None:
+                failure = fut.exception()
+                for other in futures:
+                    other.cancel()
+    if failure is not None:
+        raise failure
+
+
+def unique_ids(items: Sequence, *, what: str = "question", where: str = "the benchmark data") -> None:
+    """Raise when an item's ``id`` appears twice (a resumable file of results keys on ids)."""
+    seen: set[str] = set()
+    for item in items:
+        if item.id in seen:
+            raise LongLensError(f"{what} id {item.id!r} appears twice in {where}; ids must be unique "
+                                "for a run to resume (fix or drop the duplicate)")
+        seen.add(item.id)

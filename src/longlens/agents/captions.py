@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import threading
 from collections.abc import Callable
@@ -22,6 +21,7 @@ from pathlib import Path
 from longlens.agents.tree import PARTITIONS, Node, Tree, build_tree, split_frames, tree_width
 from longlens.backends.base import Backend, GenConfig
 from longlens.errors import LongLensError
+from longlens.jsonl import append_json, cut_torn_line, read_lines
 from longlens.prompts.navigate import NavigateProfile, caption_messages, load_navigate_profile
 from longlens.video import FrameCache, VideoInfo, decode, default_cache_dir, index_plan
 
@@ -120,38 +120,24 @@ class CaptionStore:
         self.path = Path(path)
         self.header = header
         self._lock = _lock(self.path, "")  # one writer per file, whichever store object writes
+        self._cut = False
 
     def load(self) -> dict[str, Caption]:
-        if not self.path.exists():
-            return {}
         out: dict[str, Caption] = {}
-        with self.path.open(encoding="utf-8") as f:
-            lines = f.read().split("\n")
-        for i, line in enumerate(lines):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError:
-                if i >= len(lines) - 2:  # a torn last line from a crash mid-write
-                    continue
-                raise LongLensError(f"{self.path}: line {i + 1} is not JSON; delete the file to caption "
-                                    "again") from None
-            if "header" in row:
-                continue
-            out[row["node"]] = Caption(**row)
+        for row in read_lines(self.path, fix="delete the file to caption again"):  # a torn last line is left out
+            if "header" not in row:
+                out[row["node"]] = Caption(**row)
         return out
 
     def add(self, caption: Caption) -> None:
         with self._lock:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            new = not self.path.exists()
-            with self.path.open("a", encoding="utf-8") as f:
-                if new:
-                    f.write(json.dumps({"header": self.header}, ensure_ascii=False) + "\n")
-                f.write(json.dumps(asdict(caption), ensure_ascii=False) + "\n")
-                f.flush()
-                os.fsync(f.fileno())
+            if not self.path.exists():
+                append_json(self.path, {"header": self.header})
+            elif not self._cut:
+                cut_torn_line(self.path)  # a write a kill cut short: the next caption starts on its own line
+            self._cut = True
+            append_json(self.path, asdict(caption))
 
 
 @dataclass

@@ -38,7 +38,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,33 +47,9 @@ from longlens.backends.base import BackendError
 from longlens.bench.sample import Sample
 from longlens.bench.scorers import score_reply, score_trace
 from longlens.errors import LongLensError
-from longlens.jsonl import append_synced, cut_torn_line, dumps, read_lines, write_json
+from longlens.jsonl import append_synced, cut_torn_line, dumps, read_lines, run_each, unique_ids, write_json
 
-__all__ = ["WHOLE", "RunFolder", "Shard", "append_synced", "cut_torn_line", "run_each", "run_eval", "unique_ids"]
-
-
-def run_each(items: list, work: Callable, write: Callable, concurrency: int = 1) -> None:
-    """``write(work(item))`` for every item, `concurrency` works at a time (`write` is called from this
-    thread, one result at a time, in order of completion). The first exception of a `work` stops the run:
-    the works in flight finish and are written, the others never start, and the exception is raised."""
-    if concurrency <= 1:
-        for item in items:
-            write(work(item))
-        return
-    failure: BaseException | None = None
-    with ThreadPoolExecutor(max_workers=concurrency) as pool:
-        futures = [pool.submit(work, item) for item in items]  # FIFO: items start in order
-        for fut in as_completed(futures):
-            if fut.cancelled():
-                continue
-            if fut.exception() is None:
-                write(fut.result())  # what finished is kept, even after a failure
-            elif failure is None:
-                failure = fut.exception()
-                for other in futures:
-                    other.cancel()
-    if failure is not None:
-        raise failure
+__all__ = ["WHOLE", "RunFolder", "Shard", "run_eval"]
 
 
 def config_hash(config: dict) -> str:
@@ -338,16 +314,6 @@ def by_video(samples: list[Sample]) -> list[Sample]:
     for s in samples:
         first.setdefault(s.video, len(first))
     return sorted(samples, key=lambda s: first[s.video])
-
-
-def unique_ids(samples: Sequence[Sample]) -> None:
-    """Raise when a question id appears twice (a resumable run keys on ids)."""
-    seen: set[str] = set()
-    for s in samples:
-        if s.id in seen:
-            raise LongLensError(f"question id {s.id!r} appears twice in the benchmark data; ids must be unique "
-                                "for a run to resume (fix or drop the duplicate)")
-        seen.add(s.id)
 
 
 def run_eval(samples: list[Sample], answer: Callable[[Sample], Trace], out: str | Path, config: dict, *,

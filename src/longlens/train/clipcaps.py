@@ -202,7 +202,7 @@ def caption_clips(videos: Sequence[VideoInfo], root: str | Path, backend: Backen
                   progress: Callable[[int, int], None] | None = None) -> tuple[int, int]:
     """Caption every clip of `videos` not yet in the store folder `root`, `concurrency` at a time; returns
     (made now, stored before). A failing caption backend stops the run: what finished is kept."""
-    from longlens.bench.runner import run_each
+    from longlens.jsonl import run_each
 
     prompt = load_teacher_prompts().caption_prompt
     model = backend.model or backend.describe()

@@ -18,6 +18,7 @@ from pathlib import Path
 from longlens.agents.actions import BOX, Answer, Zoom, last_boxed, parse_action
 from longlens.bench.grounding import iou, max_over
 from longlens.errors import LongLensError
+from longlens.jsonl import complete_lines
 from longlens.prompts import load_profile
 from longlens.prompts.zoom import format_question
 from longlens.train.rewards import ZoomRules, is_correct, zoom_check
@@ -335,14 +336,14 @@ def to_jsonl(rows: Iterable, path: str | Path) -> int:
 def read_jsonl(path: str | Path, row_type: type = CotRow) -> list:
     """The rows of `path` (`CotRow` by default, or `RLRow`). A last line without its newline is a torn write
     and is ignored; any other bad line is an error naming its line number."""
-    lines = Path(path).read_text(encoding="utf-8").split("\n")[:-1]  # the piece after the last newline is torn
+    if not Path(path).is_file():
+        raise LongLensError(f"{path}: no such file of rows; make it first (longlens data ...)")
     rows = []
-    for i, line in enumerate(lines, 1):
-        if line.strip():
-            try:
-                rows.append(row_type.from_dict(json.loads(line)))
-            except (ValueError, TypeError) as e:
-                raise LongLensError(f"{path}:{i}: not a {row_type.__name__} ({e})") from e
+    for i, line in complete_lines(path):
+        try:
+            rows.append(row_type.from_dict(json.loads(line)))
+        except (ValueError, TypeError) as e:
+            raise LongLensError(f"{path}:{i}: not a {row_type.__name__} ({e})") from e
     return rows
 
 

@@ -13,8 +13,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from longlens.backends.base import BackendError
-from longlens.bench.runner import run_each
-from longlens.jsonl import append_synced, cut_torn_line
+from longlens.jsonl import append_synced, cut_torn_line, read_lines, run_each
 
 
 def decided_path(out: str | Path) -> Path:
@@ -24,10 +23,7 @@ def decided_path(out: str | Path) -> Path:
 
 def read_decided(path: Path) -> list[dict]:
     """The decided log (a torn last line is not a record)."""
-    if not path.exists():
-        return []
-    lines = path.read_text(encoding="utf-8").split("\n")[:-1]
-    return [json.loads(line) for line in lines if line.strip()]
+    return read_lines(path, fix="delete it to decide every job again")
 
 
 def open_output(out: str | Path, rows: Callable[[Path], list], logged: Callable) -> set[str]:

@@ -25,9 +25,9 @@ from pathlib import Path
 
 from longlens.agents.zoom import SharedFrames, ZoomAgent, ZoomConfig
 from longlens.backends.base import Backend, GenConfig
-from longlens.bench.runner import unique_ids
 from longlens.bench.sample import Sample
 from longlens.errors import VideoError
+from longlens.jsonl import unique_ids
 from longlens.prompts import format_question, load_profile, zoom_messages
 from longlens.prompts.zoom import LETTERS
 from longlens.train.data import RLRow, read_jsonl, rl_row

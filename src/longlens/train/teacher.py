@@ -33,9 +33,9 @@ from pathlib import Path
 from longlens.agents.actions import Answer, Malformed, Zoom, last_boxed, parse_action
 from longlens.backends.base import Backend, GenConfig
 from longlens.bench.grounding import iou, max_over
-from longlens.bench.runner import unique_ids
 from longlens.bench.sample import Sample
 from longlens.errors import LongLensError, VideoError
+from longlens.jsonl import unique_ids
 from longlens.prompts.messages import Message, Text, Video
 from longlens.prompts.zoom import LETTERS
 from longlens.train.clipcaps import ClipCaptions
