@@ -7,9 +7,10 @@ import json
 import pytest
 
 from longlens.agents.trace import Trace
-from longlens.agents.zoom import IntervalPolicy, ZoomAgent, ZoomConfig, iou
+from longlens.agents.zoom import IntervalPolicy, ZoomAgent, ZoomConfig
 from longlens.backends import BackendError, ScriptedBackend
 from longlens.prompts import Text, Video, format_question, load_profile
+from longlens.spans import iou
 
 ZOOM = "I need to zoom in on the video.\n\n"
 ANSWER = "I get the answer.\n\n"

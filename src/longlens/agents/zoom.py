@@ -32,18 +32,11 @@ from longlens.agents.trace import Step, Trace, totals
 from longlens.backends.base import Backend, GenConfig
 from longlens.prompts import ClipView, Text, Video, format_question, load_profile, zoom_messages
 from longlens.prompts.zoom import LETTERS
+from longlens.spans import iou
 from longlens.video import FrameCache, FrameSet, VideoInfo, decode, fast_plan, open_video, slow_plan, uniform_plan
 from longlens.video.plan import PATCH
 
 AGENTS = ("zoom", "no-zoom", "unified-zoom", "random-zoom", "uniform")
-
-
-def iou(a: tuple[float, float], b: tuple[float, float]) -> float:
-    """Intersection over union of two [start, end] spans; touching spans give 0."""
-    lo, hi = max(a[0], b[0]), min(a[1], b[1])
-    if lo >= hi:
-        return 0.0
-    return (hi - lo) / (max(a[1], b[1]) - min(a[0], b[0]))
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-LETTERS = "ABCDEFGHIJ"
+from longlens.prompts.zoom import LETTERS
+
 TASKS = ("choice", "grounding", "grounded_choice")
 
 

@@ -47,10 +47,6 @@ class Needle:
         """The frame indices on which the needle is visible."""
         return range(round(self.start_s * fps), round(self.end_s * fps))
 
-    def visible_at(self, t: float) -> bool:
-        """True if the needle is on screen at time ``t`` (seconds)."""
-        return self.start_s <= t < self.end_s
-
     def to_dict(self) -> dict[str, Any]:
         return {
             "id": self.id,
@@ -113,10 +109,6 @@ class AnswerKey:
             if n.id == needle_id:
                 return n
         raise KeyError(needle_id)
-
-    def needles_at(self, t: float) -> tuple[Needle, ...]:
-        """The needles on screen at time ``t`` (seconds)."""
-        return tuple(n for n in self.needles if n.visible_at(t))
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -637,12 +637,6 @@ class FrameMaker:
         if self._painter is not None:
             self._painter.draw(Y, U, V, i)
 
-    def render_rgb(self, i: int) -> np.ndarray:
-        """Frame ``i`` converted to RGB (H, W, 3) uint8, for inspection (uses PyAV's converter)."""
-        import av
-
-        return av.VideoFrame.from_ndarray(self.render(i), format="yuv420p").to_ndarray(format="rgb24")
-
 
 def _check_geometry(duration_s, width, height, fps, gop_s, scene_s) -> None:
     def positive(name: str, value) -> float:

@@ -16,14 +16,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from longlens.agents.actions import BOX, Answer, Zoom, last_boxed, parse_action
-from longlens.bench.grounding import iou, max_over
 from longlens.errors import LongLensError
 from longlens.jsonl import complete_lines
 from longlens.prompts import load_profile
 from longlens.prompts.zoom import format_question
+from longlens.spans import Span, iou, max_over
 from longlens.train.rewards import ZoomRules, is_correct, zoom_check
 
-Span = tuple[float, float]
 KINDS = ("zoom", "answer")
 
 

@@ -23,10 +23,8 @@ from longlens._imports import require
 from longlens.backends.base import GenConfig
 from longlens.errors import LongLensError
 from longlens.train.data import RLRow, read_jsonl
-from longlens.train.grpo_core import Item, Scored, rollout_trainer
+from longlens.train.grpo_core import IM_END, Item, Scored, rollout_trainer
 from longlens.train.rollout import RewardWeights, Roller
-
-IM_END = "<|im_end|>"
 
 
 @dataclass

@@ -27,6 +27,8 @@ from longlens._imports import require
 from longlens.errors import LongLensError
 from longlens.train.rewards import group_advantages
 
+IM_END = "<|im_end|>"
+"""The token that ends a Qwen chat turn: appended to an agent's reply that ended there, so it is trained on."""
 PARTS = 2
 """Reward parts per rollout at most (a zoom row: without and with the given clips)."""
 

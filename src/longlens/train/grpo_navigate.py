@@ -36,10 +36,8 @@ from longlens.agents.trace import Trace
 from longlens.backends.base import DEFAULT_GEN, Backend, BackendError, GenConfig
 from longlens.errors import LongLensError
 from longlens.train.data import RLRow
-from longlens.train.grpo_core import Item, Scored, rollout_trainer, seed_for
+from longlens.train.grpo_core import IM_END, Item, Scored, rollout_trainer, seed_for
 from longlens.train.rewards import WEIGHTS, TrajectoryReward, trajectory_reward
-
-IM_END = "<|im_end|>"
 
 
 @dataclass

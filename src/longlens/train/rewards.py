@@ -18,11 +18,9 @@ from longlens.agents.actions import Answer, Malformed, Zoom, parse_action
 from longlens.agents.navigate_actions import first_tag, parse_call, parse_turn
 from longlens.agents.trace import Trace
 from longlens.bench import extract
-from longlens.bench.grounding import iou, max_over, merge, union_iou
 from longlens.prompts import load_profile
-
-Span = tuple[float, float]
-LETTERS = "ABCDEFGHIJ"
+from longlens.prompts.zoom import LETTERS
+from longlens.spans import Span, iou, max_over, merge, union_iou
 
 
 def _span(pair) -> Span:

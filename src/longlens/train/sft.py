@@ -30,13 +30,13 @@ from pathlib import Path
 from longlens.backends.hf import HFBackend
 from longlens.errors import LongLensError, PlanError, VideoError
 from longlens.prompts import ClipView, format_question, load_profile, zoom_messages
+from longlens.spans import Span
 from longlens.train.data import CotRow, read_jsonl
 from longlens.train.sft_common import load_vl_model, train
 from longlens.train.sft_rows import TemplateRow, read_template_rows, simulate_clips, slow_frames_for, stage2_clips
 from longlens.video import FrameCache, decode, fast_plan, open_video, slow_plan
 
 log = logging.getLogger(__name__)
-Span = tuple[float, float]
 __all__ = ["END", "EpochTag", "LOSSES", "Skip", "TemplateRow", "ZoomSFTConfig", "ZoomSamples", "load_rows", "pad_batch",
            "read_template_rows", "row_index", "run_zoom_sft", "simulate_clips", "slow_frames_for", "stage2_clips",
            "video_path"]

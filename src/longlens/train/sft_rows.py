@@ -10,9 +10,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from longlens.errors import LongLensError
+from longlens.spans import Span
 from longlens.train.data import read_jsonl
-
-Span = tuple[float, float]
 
 
 # ---------------------------------------------------------------- stage 1 rows

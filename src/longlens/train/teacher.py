@@ -32,12 +32,12 @@ from pathlib import Path
 
 from longlens.agents.actions import Answer, Malformed, Zoom, last_boxed, parse_action
 from longlens.backends.base import Backend, GenConfig
-from longlens.bench.grounding import iou, max_over
 from longlens.bench.sample import Sample
 from longlens.errors import LongLensError, VideoError
 from longlens.jsonl import unique_ids
 from longlens.prompts.messages import Message, Text, Video
 from longlens.prompts.zoom import LETTERS
+from longlens.spans import Span, iou, max_over
 from longlens.train.clipcaps import ClipCaptions
 from longlens.train.data import KINDS, CotRow, make_target, read_jsonl
 from longlens.train.decided import decide_all, decided_path, open_output, read_decided
@@ -45,8 +45,6 @@ from longlens.train.rewards import is_correct
 from longlens.train.teacher_prompts import answer_prompt, zoom_prompt
 from longlens.video import FrameCache, VideoInfo, decode, open_video
 from longlens.video.plan import index_plan, reference_linspace
-
-Span = tuple[float, float]
 
 
 @dataclass(frozen=True)

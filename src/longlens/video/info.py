@@ -66,11 +66,6 @@ class VideoInfo:
         i = int(np.searchsorted(self.times_s, t + 1e-6, side="right")) - 1
         return min(max(i, 0), self.n_frames - 1)
 
-    def keyframe_before(self, index: int) -> int:
-        """Index of the last keyframe at or before frame `index` (0 if none)."""
-        k = int(np.searchsorted(self.keyframes, index, side="right")) - 1
-        return int(self.keyframes[k]) if k >= 0 else 0
-
     @property
     def gop_s(self) -> float:
         """Mean keyframe interval in seconds."""

@@ -35,10 +35,6 @@ def stamp_font(size: int) -> ImageFont.FreeTypeFont:
         return ImageFont.load_default(size)
 
 
-def stamp_text(seconds: int) -> str:
-    return str(int(seconds))
-
-
 def stamp_layout(text: str, width: int, height: int) -> tuple[float, float, int]:
     """(x, y, font size) of the stamp on a `width` x `height` frame, by the reference arithmetic."""
     size = int(min(width, height) / 8)
