@@ -9,7 +9,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("trl")
 
-from longlens.backends.hf.torchvision_shim import install  # noqa: E402
+from longlens._torchvision_shim import install  # noqa: E402
 
 install()
 

@@ -10,11 +10,11 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from longlens._torchvision_shim import install
 from longlens.agents.navigate import NavigateAgent
 from longlens.agents.zoom import ZoomAgent, ZoomConfig
 from longlens.backends.hf import HFBackend
 from longlens.backends.hf.random_model import make_random_model, make_random_text_model
-from longlens.backends.hf.torchvision_shim import install
 from longlens.backends.scripted import ScriptedBackend
 from longlens.errors import LongLensError
 from longlens.synth import make_video

@@ -19,9 +19,9 @@ def is_available(module: str) -> bool:
 
 def require(module: str, extra: str, purpose: str = "") -> ModuleType:
     """Import `module`, or raise a one-line error naming the extra that provides it. transformers and TRL
-    (which import torchvision) are imported after the torchvision shim (`backends.hf.torchvision_shim`)."""
+    (which import torchvision) are imported after the torchvision shim (`longlens._torchvision_shim`)."""
     if module.split(".")[0] in ("transformers", "trl") and is_available("torch"):
-        from longlens.backends.hf.torchvision_shim import install
+        from longlens._torchvision_shim import install
 
         install()
     try:

@@ -21,7 +21,7 @@ def check_model_dir(path: str) -> Path:
 
 
 def _imports():
-    from longlens.backends.hf.torchvision_shim import install
+    from longlens._torchvision_shim import install
 
     install()
     import torch

@@ -99,7 +99,7 @@ class HFBackend(Backend):
             raise BackendError(f"--model-path {path}: model type {family!r} is not a Qwen-VL model; "
                                "the hf backend runs Qwen2-VL, Qwen2.5-VL and Qwen3-VL checkpoints")
         torch = require("torch", "hf", "the transformers backend")
-        from longlens.backends.hf.torchvision_shim import install
+        from longlens._torchvision_shim import install
 
         install()
         transformers = require("transformers", "hf", "the transformers backend")

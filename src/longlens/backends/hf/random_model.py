@@ -148,7 +148,7 @@ def make_processor(tok, arch: str = "tiny"):
     frame); `HFBackend` widens the limits when it loads a folder, and the tests check that it does.
     """
     transformers = require("transformers", "hf", "building a random model")
-    from longlens.backends.hf.torchvision_shim import install
+    from longlens._torchvision_shim import install
 
     install()
     patch = 16 if arch == "tiny-qwen3" else 14

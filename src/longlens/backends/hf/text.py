@@ -41,7 +41,7 @@ class HFTextBackend(Backend):
         if dtype not in DTYPES:
             raise BackendError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
         torch = require("torch", "hf", "the transformers text backend")
-        from longlens.backends.hf.torchvision_shim import install
+        from longlens._torchvision_shim import install
 
         install()
         transformers = require("transformers", "hf", "the transformers text backend")
