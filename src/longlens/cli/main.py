@@ -12,6 +12,7 @@ import sys
 
 from longlens import __version__
 from longlens.errors import LongLensError
+from longlens.memory import bound_allocator
 
 # command name -> module under longlens.cli
 COMMANDS = {
@@ -48,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    bound_allocator()  # freed frame memory goes back to the system (glibc); LONGLENS_MALLOC=system turns it off
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "_run", None):
