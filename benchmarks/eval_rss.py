@@ -175,8 +175,8 @@ def main() -> int:
     anchor, ours = results[:2]
     machine = (f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
                f"glibc {platform.libc_ver()[1] or '?'}")
-    head = (f"Measured {date.today().isoformat()} with `python benchmarks/eval_rss.py"
-            f"{' --videos-dir ' + str(args.videos_dir) if args.videos_dir else ''}`; machine: {machine}.\n\n"
+    command = " ".join(["python benchmarks/eval_rss.py", *sys.argv[1:]])
+    head = (f"Measured {date.today().isoformat()} with `{command}`; machine: {machine}.\n\n"
             f"{videos} videos ({suite.name}, mean {sum(mbits) / max(len(mbits), 1):.1f} Mbit/s), {questions} "
             f"questions, `longlens eval needles --concurrency {args.concurrency}` (zoom agent, offline backend), "
             "an empty frame cache per arm.")
