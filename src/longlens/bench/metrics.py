@@ -128,14 +128,11 @@ def _failures_and_guesses(records: list[dict], policy: str, seed: int) -> dict:
 
 
 def accounting(records: list[dict], questions: int, missing_videos: int) -> dict:
-    """Where every question of a run stands; ``answered + errors + missing_videos + not_run == questions``
-    (``unparsed`` and ``guessed`` are answered questions)."""
+    """What a summary adds once the run's question count is known: ``answered + errors + missing_videos +
+    not_run == questions`` (``errors``, ``unparsed`` and ``guessed`` are `summarize`'s)."""
     errors = sum(1 for r in records if failed(r))
-    answered = len(records) - errors
-    return {"questions": questions, "answered": answered,
-            "unparsed": sum(1 for r in records if not failed(r) and unparsed(r)),
-            "guessed": sum(1 for r in records if r.get("guessed")), "errors": errors,
-            "missing_videos": missing_videos, "not_run": max(questions - len(records) - missing_videos, 0)}
+    return {"questions": questions, "answered": len(records) - errors, "missing_videos": missing_videos,
+            "not_run": max(questions - len(records) - missing_videos, 0)}
 
 
 def crr(long_acc: float, clue_acc: float) -> float | None:

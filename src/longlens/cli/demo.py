@@ -13,6 +13,7 @@ little smaller than the maker's default (`TEXT_CAP`), so that it stays as unread
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import sys
 import threading
@@ -116,11 +117,9 @@ class Progress:
                 self._write("\r\033[K")
 
     def _write(self, text: str) -> None:
-        try:
+        with contextlib.suppress(OSError, ValueError):  # a closed or broken stream: progress is not worth failing for
             self.stream.write(text)
             self.stream.flush()
-        except (OSError, ValueError):  # a closed or broken stream: progress is not worth failing for
-            pass
 
 
 class _Watched:

@@ -90,23 +90,24 @@ def run(args) -> int:
     started = time.perf_counter()
     with Progress(len(mine), previous) as progress:
         prefetch = getattr(agent, "prefetch", None)  # the zoom agent decodes the next video ahead
-        run_eval(runnable, lambda s: ask_agent(agent, s), args.out, config, concurrency=args.concurrency,
-                 extractor=extractor, mix=args.mix, progress=progress, shard=shard, missing_videos=len(missing),
-                 prepare=(lambda s: prefetch(s.video)) if prefetch else None)
-    summary = write_summary(RunFolder(Path(args.out)), args.bench, policy=args.policy, extractor=extractor,
+        records = run_eval(runnable, lambda s: ask_agent(agent, s), args.out, config,
+                           concurrency=args.concurrency, extractor=extractor, mix=args.mix, progress=progress,
+                           shard=shard, missing_videos=len(missing),
+                           prepare=(lambda s: prefetch(s.video)) if prefetch else None)
+    summary = write_summary(RunFolder(Path(args.out)), records, args.bench, policy=args.policy, extractor=extractor,
                             questions=len(samples), missing_videos=len(missing),
                             run_s=time.perf_counter() - started)
     print_summary(summary, args.out)
     return 0
 
 
-def write_summary(folder, bench: str, *, policy: str, extractor: str, questions: int, missing_videos: int,
-                  run_s: float) -> dict:
-    """``RUN_DIR/summary.json`` over every record of the folder (all shards), with where each question stands."""
+def write_summary(folder, records: list[dict], bench: str, *, policy: str, extractor: str, questions: int,
+                  missing_videos: int, run_s: float) -> dict:
+    """``RUN_DIR/summary.json`` over every record of the folder (`records`: all shards'), with where each
+    question stands."""
     from longlens.bench.metrics import accounting
     from longlens.bench.runner import cost_summary
 
-    records = folder.records()
     summary = summarize(records, bench, policy=policy, extractor=extractor)
     summary.update(accounting(records, questions, missing_videos))
     summary.update({"cost": cost_summary(records), "run_s": round(run_s, 3)})
@@ -120,13 +121,13 @@ def write_summary(folder, bench: str, *, policy: str, extractor: str, questions:
 def print_summary(summary: dict, out) -> None:
     from longlens.bench.report import shard_state
 
-    head, acc, per = summary["headline"], summary, summary["cost"]["per_question"]
+    head, per = summary["headline"], summary["cost"]["per_question"]
     se = "n/a (one video)" if head["se"] is None else f"{head['se']:.3f}"
     print(f"{head['name']} {head['value']:.3f} ± {se} over {head['n']} (policy {summary['policy']}); results in {out}")
-    line = (f"{acc['questions']} questions: {acc['answered']} answered ({acc['unparsed']} unparsed, "
-            f"{acc['guessed']} guessed), {acc['errors']} failed, {acc['missing_videos']} missing videos")
-    if acc["not_run"]:
-        line += f", {acc['not_run']} not run yet"
+    line = (f"{summary['questions']} questions: {summary['answered']} answered ({summary['unparsed']} unparsed, "
+            f"{summary['guessed']} guessed), {summary['errors']} failed, {summary['missing_videos']} missing videos")
+    if summary["not_run"]:
+        line += f", {summary['not_run']} not run yet"
     print(line)
     if summary.get("without_guesses"):
         w = summary["without_guesses"]
