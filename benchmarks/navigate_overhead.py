@@ -104,8 +104,8 @@ def run_reference(reference: Path, video: Path, cache_dir: Path, reasoning_url: 
 
 
 def run_longlens(video: Path, reasoning_url: str, vl_url: str, n: int, cache_dir: Path) -> dict:
-    from longlens.agents.captions import CaptionSettings
     from longlens.agents.navigate import NavigateAgent, NavigateConfig
+    from longlens.agents.navigate.captions import CaptionSettings
     from longlens.backends.openai_server import OpenAIBackend
     from longlens.video import FrameCache
 
@@ -181,7 +181,7 @@ def main() -> None:
         sys.exit(f"{args.reference}: no cli.py; give a checkout of qiujihao19/LongVideo-R1")
     if ROOT in args.reference.resolve().parents:
         sys.exit("keep the reference outside this project tree")
-    from longlens.agents.captions import CaptionSettings, CaptionTree
+    from longlens.agents.navigate.captions import CaptionSettings, CaptionTree
     from longlens.backends.server import ScriptedServer
     from longlens.video import FrameCache, open_video
 

@@ -8,9 +8,9 @@ On one generated video (made once under .bench/), with random weights and genera
 (``ignore_eos``) so that a reply costs what a real reply of that length costs:
 
 * **sft step** — the anchor: forward + backward of one stage-2 sample (fast view, one clip, a 128-token
-  reply), built by `train.sft.ZoomSamples` as the SFT trainer builds it;
+  reply), built by `train.zoom.sft.ZoomSamples` as the SFT trainer builds it;
 * **grpo rollout** — ``--generations`` rollouts of one general question through the zoom loop with the
-  policy as backend (`train.rollout.Roller`: up to 3 steps, ``--new-tokens`` per step, KV reuse on);
+  policy as backend (`train.zoom.rollout.Roller`: up to 3 steps, ``--new-tokens`` per step, KV reuse on);
 * **grpo loss** — forward + backward of every step of those rollouts (`grpo_core.sequence_logps`: the
   inference inputs, video included).
 
@@ -66,10 +66,10 @@ def worker(case: str, arch: str, video: str, device: str, new_tokens: int, gener
     from longlens.agents.zoom import ZoomAgent, ZoomConfig
     from longlens.backends.base import GenConfig
     from longlens.backends.hf import HFBackend
-    from longlens.train.data import CotRow, RLRow
+    from longlens.data.rows import CotRow, RLRow
     from longlens.train.grpo_core import Item, sequence_logps
-    from longlens.train.rollout import Roller
-    from longlens.train.sft import ZoomSamples, ZoomSFTConfig
+    from longlens.train.zoom.rollout import Roller
+    from longlens.train.zoom.sft import ZoomSamples, ZoomSFTConfig
     from longlens.video import FrameCache, open_video
 
     if device == "cpu":

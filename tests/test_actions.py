@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from longlens.agents.actions import Answer, Malformed, Zoom, last_boxed, parse_action, parse_choice, parse_time
+from longlens.agents.zoom.actions import Answer, Malformed, Zoom, last_boxed, parse_action, parse_choice, parse_time
 
 ZOOM = "I need to zoom in on the video.\n\n"
 ANSWER = "I get the answer.\n\n"

@@ -18,12 +18,12 @@ from longlens.backends.server import ScriptedServer
 from longlens.bench.benchmarks.needles import load as load_needles
 from longlens.bench.sample import Sample
 from longlens.cli.main import main
+from longlens.data.clipcaps import ClipCaptions, ClipSettings, caption_clips, clip_plan, clip_spans
+from longlens.data.mining import MineConfig, Miner, mine
+from longlens.data.rows import RLRow, read_jsonl
+from longlens.data.teacher import Teacher, TeacherConfig, check_answer, check_zoom, make_cots
 from longlens.errors import LongLensError
-from longlens.train.clipcaps import ClipCaptions, ClipSettings, caption_clips, clip_plan, clip_spans
-from longlens.train.data import RLRow, read_jsonl
-from longlens.train.mining import MineConfig, Miner, mine
-from longlens.train.teacher import Teacher, TeacherConfig, check_answer, check_zoom, make_cots
-from longlens.train.teacher_prompts import load_teacher_prompts
+from longlens.prompts.teacher import load_teacher_prompts
 from longlens.video import open_video
 
 DATA = Path(__file__).parents[1] / "src" / "longlens" / "prompts" / "data" / "love-r1-teacher.json"

@@ -8,26 +8,20 @@ import json
 
 import pytest
 
-from longlens.errors import LongLensError
-from longlens.train.data import (
-    CotRow,
+from longlens.data.export import clip_file, llamafactory_dataset_info, to_llamafactory
+from longlens.data.filters import (
     apply_filters,
     bad_box,
     bad_span,
-    clip_file,
-    cut_after_first_box,
-    llamafactory_dataset_info,
-    make_target,
     mentions_hint,
     mentions_unseen,
-    read_jsonl,
     repeated_pattern,
-    to_jsonl,
-    to_llamafactory,
     wrong_answer,
     wrong_prefix,
     zoom_miss,
 )
+from longlens.data.rows import CotRow, cut_after_first_box, make_target, read_jsonl, to_jsonl
+from longlens.errors import LongLensError
 
 ZOOM = "I need to zoom in on the video.\n\n"
 ANSWER = "I get the answer.\n\n"
@@ -240,7 +234,7 @@ def test_clip_file_and_dataset_info(tmp_path):
 
 def test_data_commands_filter_with_a_report_and_export(tmp_path, capsys):
     from longlens.cli.main import main
-    from longlens.train.data import read_jsonl, to_jsonl
+    from longlens.data.rows import read_jsonl, to_jsonl
 
     rows = [row(rid="good"), row(rid="wrong", answer="C"), row(kind="zoom", rid="zoom-ok"),
             row(kind="zoom", rid="zoom-far", truth=((400, 420),)),

@@ -144,7 +144,7 @@ class MeetingBackend(Backend):
 
 
 def test_questions_on_one_video_in_flight_together_decode_it_once(suite, tmp_path, monkeypatch):
-    import longlens.agents.zoom as zoom
+    import longlens.agents.zoom.loop as zoom
 
     decoded = []
     real = zoom.decode
@@ -188,7 +188,7 @@ def test_shared_frames_keep_only_what_is_held_or_recent():
 
 
 def test_the_next_video_is_decoded_ahead_and_charged_once(suite, tmp_path, monkeypatch):
-    import longlens.agents.zoom as zoom
+    import longlens.agents.zoom.loop as zoom
 
     decoded, prepared = [], []
     real = zoom.decode

@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from longlens.agents.captions import CaptionSettings, CaptionTree
 from longlens.agents.navigate import NavigateAgent
-from longlens.agents.tree import build_tree, tree_width
+from longlens.agents.navigate.captions import CaptionSettings, CaptionTree
+from longlens.agents.navigate.tree import build_tree, tree_width
 from longlens.backends.scripted import ScriptedBackend
 from longlens.cli.main import main
 from longlens.errors import LongLensError

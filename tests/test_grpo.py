@@ -12,11 +12,11 @@ from longlens.backends.base import GenConfig  # noqa: E402
 from longlens.backends.hf import HFBackend  # noqa: E402
 from longlens.backends.hf.random_model import make_random_model  # noqa: E402
 from longlens.backends.scripted import ScriptedBackend  # noqa: E402
+from longlens.data.rows import RLRow, to_jsonl  # noqa: E402
 from longlens.errors import LongLensError  # noqa: E402
 from longlens.synth import make_video  # noqa: E402
 from longlens.train import rollout  # noqa: E402
-from longlens.train.data import RLRow, to_jsonl  # noqa: E402
-from longlens.train.grpo import ZoomGRPOConfig, load_policy, run_zoom_grpo  # noqa: E402
+from longlens.train.zoom.grpo import ZoomGRPOConfig, load_policy, run_zoom_grpo  # noqa: E402
 
 torch.set_num_threads(1)
 SMALL = dict(fast_frames=16, fast_budget=4 * 28 * 28, slow_frames=4, slow_budget=16 * 28 * 28)
@@ -216,13 +216,13 @@ def test_use_vllm_rolls_out_on_the_engine_with_synced_weights(world, monkeypatch
     from types import SimpleNamespace
 
     from longlens.backends.vllm_local import sampling_params
-    from longlens.train.grpo import _trainer_class, grpo_args, read_rows
-    from longlens.train.rewards import reward_answer
+    from longlens.train.grpo_core import grpo_args, read_rows
+    from longlens.train.zoom.grpo import _trainer_class
 
     cfg = config(world, output_dir=str(world / "out-vllm"))
     model, processor, _ = load_policy(cfg)
     trainer = _trainer_class()(model=model, processor=processor, rows=read_rows(cfg), config=cfg,
-                               args=grpo_args(cfg), reward_funcs=[reward_answer])
+                               args=grpo_args(cfg))
     syncs = []
     llm = FakeLLM(["I get the answer.\n\n\\boxed{A}", "\\boxed{[11, 19]}", "\\boxed{[1, 3]}"])
     trainer.use_vllm = True
@@ -243,7 +243,7 @@ torch.set_num_threads(1)
 from longlens.train import rollout
 rollout.zoom_reward = lambda c, *a, **k: float(len(c))  # rewards that differ between ranks' rollouts
 rollout.answer_reward = lambda t, *a, **k: float(len(t.steps[-1].completion))
-from longlens.train.grpo import ZoomGRPOConfig, load_policy, run_zoom_grpo
+from longlens.train.zoom.grpo import ZoomGRPOConfig, load_policy, run_zoom_grpo
 cfg = ZoomGRPOConfig(**json.loads(sys.argv[1]))
 model, processor, _ = load_policy(cfg)
 before = {n: p.detach().clone() for n, p in model.named_parameters()}

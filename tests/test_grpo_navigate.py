@@ -15,18 +15,19 @@ install()
 
 from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: E402
 
-from longlens.agents.tree import build_tree  # noqa: E402
+from longlens.agents.navigate.tree import build_tree  # noqa: E402
 from longlens.backends.base import DEFAULT_GEN, BackendError, GenConfig  # noqa: E402
 from longlens.backends.hf.random_model import make_random_text_model  # noqa: E402
 from longlens.backends.hf.text import HFTextBackend  # noqa: E402
 from longlens.backends.scripted import ScriptedBackend  # noqa: E402
+from longlens.data.rows import RLRow, to_jsonl  # noqa: E402
 from longlens.errors import LongLensError  # noqa: E402
 from longlens.prompts.messages import Image, Message, Text  # noqa: E402
+from longlens.rewards import TrajectoryReward, trajectory_reward  # noqa: E402
 from longlens.synth import make_video  # noqa: E402
-from longlens.train import grpo_navigate  # noqa: E402
 from longlens.train.config import load_config  # noqa: E402
-from longlens.train.data import RLRow, to_jsonl  # noqa: E402
-from longlens.train.grpo_navigate import (  # noqa: E402
+from longlens.train.navigate import grpo as grpo_navigate  # noqa: E402
+from longlens.train.navigate.grpo import (  # noqa: E402
     NavigateGRPOConfig,
     load_policy,
     make_roller,
@@ -34,7 +35,6 @@ from longlens.train.grpo_navigate import (  # noqa: E402
     run_navigate_grpo,
     trajectory_item,
 )
-from longlens.train.rewards import TrajectoryReward, trajectory_reward  # noqa: E402
 from longlens.video import open_video  # noqa: E402
 
 torch.set_num_threads(1)

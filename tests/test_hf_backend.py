@@ -306,7 +306,7 @@ def test_zoom_agent_runs_three_steps_from_the_cli(zoomer_dir, video, tmp_path, r
 
 def test_hf_backend_serves_the_navigate_caption_role(backend, video, tmp_path):
     """Caption requests are loose images with their times; the hf backend takes them as images."""
-    from longlens.agents.captions import CaptionTree
+    from longlens.agents.navigate.captions import CaptionTree
     from longlens.video import FrameCache
 
     info = open_video(video)

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from longlens.agents.captions import Caption, CaptionStore
+from longlens.agents.navigate.captions import Caption, CaptionStore
 from longlens.errors import LongLensError
 from longlens.jsonl import append_json, complete_lines, cut_torn_line, read_lines, run_each, unique_ids
 

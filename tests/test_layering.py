@@ -17,8 +17,10 @@ FLOORS = {
     "backends": 3,
     "agents": 4,
     "bench": 5,
-    "data": 6, "train": 6,
-    "api": 7, "cli": 7, "__main__": 7, "__init__": 7,
+    "rewards": 5,
+    "data": 6,
+    "train": 7,
+    "api": 8, "cli": 8, "__main__": 8, "__init__": 8,
 }
 
 

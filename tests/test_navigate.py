@@ -8,10 +8,10 @@ import json
 import numpy as np
 import pytest
 
-from longlens.agents.captions import CaptionSettings, CaptionTree
 from longlens.agents.navigate import NavigateAgent, NavigateConfig
-from longlens.agents.navigate_actions import parse_call, parse_turn
-from longlens.agents.tree import build_tree, tree_width
+from longlens.agents.navigate.actions import parse_call, parse_turn
+from longlens.agents.navigate.captions import CaptionSettings, CaptionTree
+from longlens.agents.navigate.tree import build_tree, tree_width
 from longlens.backends.base import BackendError
 from longlens.backends.scripted import ScriptedBackend
 from longlens.backends.server import ScriptedServer

@@ -13,28 +13,24 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from longlens.agents.navigate.tree import build_tree
 from longlens.agents.trace import Step, Trace
-from longlens.agents.tree import build_tree
 from longlens.bench.grounding import merge
-from longlens.train.rewards import (
+from longlens.rewards import (
     answer_reward,
     close_gaps,
     format_reward,
     grid_spans,
-    group_advantages,
     is_correct,
     location_f1,
     node_lookup,
     read_trajectory,
     repeat_rate,
-    reward_answer,
-    reward_format,
-    reward_trajectory,
-    reward_zoom,
     trajectory_reward,
     zoom_check,
     zoom_reward,
 )
+from longlens.train.grpo_core import group_advantages
 
 ZOOM = "I need to zoom in on the video.\n\n"
 ANSWER = "I get the answer.\n\n"
@@ -274,48 +270,16 @@ def test_group_advantages_leave_masked_rollouts_out():
         group_advantages([1.0, 0.0, 1.0], 2)
 
 
-# ---------------------------------------------------------------- TRL wrappers
-def chat(text: str) -> list[dict]:
-    return [{"role": "assistant", "content": text}]
-
-
-def test_reward_answer_shapes():
-    completions = [ANSWER + box("B"), chat(box("C")), chat("no box"),
-                   [{"role": "assistant", "content": [{"type": "text", "text": box("a red car")}]}]]
-    got = reward_answer(["p"] * 4, completions, answer=["B", "B", "B", "B"],
-                        options=[None, None, None, ["x", "a red car"]], trainer_state=None)
-    assert got == [1.0, 0.0, None, 1.0]
-    assert reward_answer(["p"], [box("B")], solution=["<answer>B</answer>"]) == [1.0]
-    with pytest.raises(ValueError, match="answer"):
-        reward_answer(["p"], [box("B")])
-    with pytest.raises(ValueError, match="2 values for 1"):
-        reward_answer(["p"], [box("B")], answer=["B", "C"])
-
-
-def test_reward_zoom_and_format_shapes():
-    completions = [box("[100, 110]"), chat(box("[300, 310]")), box("[100, 110]")]
-    got = reward_zoom(["p"] * 3, completions, spans=[[[105, 120]], [[105, 120]], None], duration_s=[3600] * 3)
-    assert got == [1.0, 0.0, None]  # None: a row without truth spans (not a grounded question)
-    prompts = ["...assistant\n" + ZOOM, [{"role": "user", "content": "q"}], "q"]
-    fmt = reward_format(prompts, [box("[1, 9]"), chat(ZOOM + box("[1, 9]")), box("[1, 9]")], duration_s=[100] * 3)
-    assert fmt == [1.0, 1.0, 0.0]  # forced zoom step from the prompt; free step with its prefix; free without
-    assert reward_format(["q"], [box("B")], step=["answer"]) == [1.0]
-
-
-def test_reward_trajectory_shapes():
-    completions = [[{"role": "assistant", "content": t} for t in turns("get_caption((1, 2, 1))")],
-                   "".join(turns("get_caption((1, 2, 1))", "get_caption((1, 2, 1))"))]
-    got = reward_trajectory(["p", "p"], completions, answer=["B", "B"], spans=[GT, GT], duration_s=[D, D],
-                            width=[W, W])
-    assert got == pytest.approx([1.75, 1.55])
+def test_trajectory_reward_reads_chat_turns_one_string_and_a_node_table():
+    chat = [{"role": "assistant", "content": t} for t in turns("get_caption((1, 2, 1))")]
+    one_string = "".join(turns("get_caption((1, 2, 1))", "get_caption((1, 2, 1))"))
+    assert trajectory_reward(chat, "B", GT, GRID).total == pytest.approx(1.75)
+    assert trajectory_reward(one_string, "B", GT, GRID).total == pytest.approx(1.55)
     table = {"1,2,1": [100, 116.7]}
-    assert reward_trajectory(["p"], [completions[0]], answer=["B"], spans=[GT], node_spans=[table]) == \
-        pytest.approx([1 + 2 * (10 / 16.7) / (1 + 10 / 16.7)])
-    with pytest.raises(ValueError, match="node_spans"):
-        reward_trajectory(["p"], [completions[0]], answer=["B"], spans=[GT])
+    assert trajectory_reward(chat, "B", GT, table).total == pytest.approx(1 + 2 * (10 / 16.7) / (1 + 10 / 16.7))
 
 
 def test_rewards_need_neither_trl_nor_torch():
-    code = "import sys, longlens.train.rewards; print(sorted({'trl', 'torch'} & set(sys.modules)))"
+    code = "import sys, longlens.rewards; print(sorted({'trl', 'torch'} & set(sys.modules)))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

@@ -16,10 +16,20 @@ from longlens.agents.zoom import ZoomAgent, ZoomConfig
 from longlens.backends.hf import HFBackend
 from longlens.backends.hf.random_model import make_random_model, make_random_text_model
 from longlens.backends.scripted import ScriptedBackend
+from longlens.data.rows import CotRow, to_jsonl
 from longlens.errors import LongLensError
 from longlens.synth import make_video
-from longlens.train.data import CotRow, to_jsonl
-from longlens.train.sft import (
+from longlens.train.navigate.sft import (
+    NavigateSFTConfig,
+    Trajectory,
+    build_samples,
+    encode,
+    from_llamafactory,
+    from_run,
+    read_trajectories,
+    run_navigate_sft,
+)
+from longlens.train.zoom.sft import (
     END,
     EpochTag,
     TemplateRow,
@@ -31,16 +41,6 @@ from longlens.train.sft import (
     simulate_clips,
     slow_frames_for,
     stage2_clips,
-)
-from longlens.train.sft_navigate import (
-    NavigateSFTConfig,
-    Trajectory,
-    build_samples,
-    encode,
-    from_llamafactory,
-    from_run,
-    read_trajectories,
-    run_navigate_sft,
 )
 from longlens.video import FrameCache
 

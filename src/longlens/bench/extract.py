@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from longlens.agents.actions import last_boxed, parse_choice
+from longlens.agents.zoom.actions import last_boxed, parse_choice
 
 _PHRASE = re.compile(r"(?:answer|option|choice)\s*(?:is|:)?\s*[:\-]?\s*\(?([A-J])\)?(?![A-Za-z])", re.IGNORECASE)
 _TRAILING = re.compile(r"(?:^|[\s(\[*])\(?([A-J])\)?[.*\])]*\s*$")

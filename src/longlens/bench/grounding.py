@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 
-from longlens.agents.actions import last_boxed, parse_interval, parse_time
+from longlens.agents.zoom.actions import last_boxed, parse_interval, parse_time
 from longlens.spans import Span, iop, iou, max_over, merge, ordered, union_iou  # noqa: F401 (the measures, here too)
 
 # ---------------------------------------------------------------- our reader

@@ -1,8 +1,8 @@
 """`longlens data captions|cot|mine|filter|export`: building LOVE-R1's training data (love-r1-spec §5.3-5.4).
 
-* ``captions``: captions of fixed-length clips of a benchmark's videos (`train.clipcaps`), cached;
-* ``cot``: teacher CoTs through an OpenAI-compatible server (`train.teacher`) -> `CotRow` JSON lines;
-* ``mine``: hard-example mining with our zoom agent (`train.mining`) -> `RLRow` JSON lines;
+* ``captions``: captions of fixed-length clips of a benchmark's videos (`data.clipcaps`), cached;
+* ``cot``: teacher CoTs through an OpenAI-compatible server (`data.teacher`) -> `CotRow` JSON lines;
+* ``mine``: hard-example mining with our zoom agent (`data.mining`) -> `RLRow` JSON lines;
 * ``filter`` / ``export``: CoT rows filtered with a per-reason report, or exported for LLaMA-Factory.
 
 The three builders are resumable: rerun the same command to go on after a kill or a failing server.
@@ -116,9 +116,9 @@ def add_rows(tools) -> None:
 
 
 def run_rows(args) -> int:
+    from longlens.data.rows import rl_row, to_jsonl
+    from longlens.data.teacher import relative_video
     from longlens.errors import VideoError
-    from longlens.train.data import rl_row, to_jsonl
-    from longlens.train.teacher import relative_video
     from longlens.video import open_video
 
     out = Path(args.out)
@@ -165,7 +165,7 @@ def _videos_root(args, samples) -> str | None:
 def run_captions(args) -> int:
     from longlens.cli._common import cache_from
     from longlens.cli.roles import role_backend
-    from longlens.train.clipcaps import ClipSettings, OfflineClipCaptioner, caption_clips
+    from longlens.data.clipcaps import ClipSettings, OfflineClipCaptioner, caption_clips
     from longlens.video import open_video
 
     samples = _samples(args)
@@ -191,7 +191,7 @@ def run_cot(args) -> int:
     from longlens.backends.registry import make_backend
     from longlens.cli._common import cache_from
     from longlens.cli.backend_options import openai_options
-    from longlens.train.teacher import Teacher, TeacherConfig, make_cots
+    from longlens.data.teacher import Teacher, TeacherConfig, make_cots
 
     kinds = tuple(k.strip() for k in args.kinds.split(",") if k.strip())
     config = TeacherConfig(kinds=kinds, tries=args.tries, temperature=args.temperature,
@@ -216,7 +216,7 @@ def run_cot(args) -> int:
 def run_mine(args) -> int:
     from longlens.cli._common import cache_from
     from longlens.cli.backend_options import backend_from, zoom_config_from
-    from longlens.train.mining import MineConfig, Miner, mine
+    from longlens.data.mining import MineConfig, Miner, mine
 
     if args.rollouts < 2:
         raise LongLensError(f"--rollouts must be 2 or more (a question is kept when they disagree), "
@@ -237,7 +237,8 @@ def run_mine(args) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from longlens.train import data
+    from longlens.data import export, filters
+    from longlens.data.rows import read_jsonl, to_jsonl
 
     if args.tool in BUILDERS:
         return {"captions": run_captions, "cot": run_cot, "mine": run_mine, "rows": run_rows}[args.tool](args)
@@ -245,25 +246,25 @@ def run(args: argparse.Namespace) -> int:
     src = Path(args.rows)
     if not src.is_file():
         raise LongLensError(f"{src}: no such rows file; give a JSON-lines file of CoT rows")
-    rows = data.read_jsonl(src)
+    rows = read_jsonl(src)
     if args.tool == "export":
-        records = data.to_llamafactory(rows, args.videos, args.clips)
+        records = export.to_llamafactory(rows, args.videos, args.clips)
         Path(args.out).write_text(json.dumps(records, ensure_ascii=False, indent=1), encoding="utf-8")
-        entry = data.llamafactory_dataset_info(Path(args.out).name)
+        entry = export.llamafactory_dataset_info(Path(args.out).name)
         print(f"wrote {len(records)} records to {args.out}; dataset_info.json entry: {json.dumps(entry)}")
         return 0
     out = Path(args.out)
     if out.exists():
         raise LongLensError(f"{out} exists; give a new --out (filtering never appends to old rows)")
-    filters = {data.filter_name(f): f for f in data.FILTERS}
-    filters["zoom_miss"] = functools.partial(data.zoom_miss, min_iou=args.min_iou)
-    filters["bad_span"] = functools.partial(data.bad_span, max_s=args.max_span)
+    chosen = {filters.filter_name(f): f for f in filters.FILTERS}
+    chosen["zoom_miss"] = functools.partial(filters.zoom_miss, min_iou=args.min_iou)
+    chosen["bad_span"] = functools.partial(filters.bad_span, max_s=args.max_span)
     skip = {s.strip() for s in args.skip.split(",") if s.strip()}
-    unknown = skip - set(filters)
+    unknown = skip - set(chosen)
     if unknown:
-        raise LongLensError(f"--skip: unknown filter(s) {', '.join(sorted(unknown))}; known: {', '.join(filters)}")
-    kept, report = data.apply_filters(rows, {k: f for k, f in filters.items() if k not in skip})
-    data.to_jsonl(kept, out)
+        raise LongLensError(f"--skip: unknown filter(s) {', '.join(sorted(unknown))}; known: {', '.join(chosen)}")
+    kept, report = filters.apply_filters(rows, {k: f for k, f in chosen.items() if k not in skip})
+    to_jsonl(kept, out)
     report_path = Path(args.report) if args.report else out.with_suffix(".report.json")
     report_path.write_text(json.dumps(report, indent=1, ensure_ascii=False), encoding="utf-8")
     for name, n in report["dropped"].items():

@@ -103,8 +103,8 @@ def add_navigate_options(p: argparse.ArgumentParser) -> None:
 def navigate_agent(args: argparse.Namespace, cache):
     """The navigate agent the options of `add_navigate_options` describe (needs ``timeout``,
     ``max_new_tokens`` and ``caption_model`` on `args` too)."""
-    from longlens.agents.captions import CaptionSettings
     from longlens.agents.navigate import NavigateAgent, NavigateConfig
+    from longlens.agents.navigate.captions import CaptionSettings
 
     roles = role_backends(args, timeout_s=args.timeout)
     if roles["reasoning"] is None:

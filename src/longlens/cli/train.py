@@ -20,13 +20,13 @@ from longlens.errors import LongLensError
 
 # recipe -> (module, config class, run function, help)
 RECIPES = {
-    "sft": ("longlens.train.sft", "ZoomSFTConfig", "run_zoom_sft",
+    "sft": ("longlens.train.zoom.sft", "ZoomSFTConfig", "run_zoom_sft",
             "LOVE-R1 stage 1 (slow-fast template) or stage 2 (CoT cold start) SFT of the zoom agent"),
-    "grpo": ("longlens.train.grpo", "ZoomGRPOConfig", "run_zoom_grpo",
+    "grpo": ("longlens.train.zoom.grpo", "ZoomGRPOConfig", "run_zoom_grpo",
              "LOVE-R1 stage 3: decoupled GRPO of the zoom agent, rollouts through the zoom loop"),
-    "sft-navigate": ("longlens.train.sft_navigate", "NavigateSFTConfig", "run_navigate_sft",
+    "sft-navigate": ("longlens.train.navigate.sft", "NavigateSFTConfig", "run_navigate_sft",
                      "LongVideo-R1 SFT of the navigate agent's reasoning model on trajectories"),
-    "grpo-navigate": ("longlens.train.grpo_navigate", "NavigateGRPOConfig", "run_navigate_grpo",
+    "grpo-navigate": ("longlens.train.navigate.grpo", "NavigateGRPOConfig", "run_navigate_grpo",
                       "LongVideo-R1 GRPO of the navigate agent's reasoning model (trajectory reward)"),
 }
 

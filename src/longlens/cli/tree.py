@@ -6,8 +6,8 @@ import json
 import sys
 from pathlib import Path
 
-from longlens.agents.captions import CaptionSettings, CaptionTree
-from longlens.agents.tree import PARTITIONS
+from longlens.agents.navigate.captions import CaptionSettings, CaptionTree
+from longlens.agents.navigate.tree import PARTITIONS
 from longlens.cli._common import add_cache_options, cache_from
 from longlens.cli.backend_options import add_transport_options
 from longlens.cli.roles import add_role_options, role_backend

@@ -8,7 +8,7 @@ plumbing, logging and checkpoints, and replaces the two places that assume one p
   (unwrapped for generation) and returns one `Scored` per row: the sequences to train on (`Item`: the model
   inputs exactly as the agent's backend encodes them, and which tokens are the model's own) and a reward per
   *part* (None: masked). Advantages are ``(r - mean) / (std + 1e-4)`` per group of rollouts of one question
-  and per part, over all processes, masked rollouts left out (`rewards.group_advantages`).
+  and per part, over all processes, masked rollouts left out (`group_advantages`).
 * `_compute_loss`: every item is scored by one forward over its inputs (video tensors, ``mm_token_type_ids``
   and position ids included: nothing is dropped), then TRL's clipped surrogate (``epsilon``,
   ``epsilon_high``), the k3 KL to the reference model when ``beta`` > 0, and old log-probs taken at rollout
@@ -20,12 +20,15 @@ taken at the sampling temperature (as TRL does), not under top-k/top-p truncatio
 
 from __future__ import annotations
 
+import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from longlens._imports import require
+from longlens.data.rows import RLRow, read_jsonl
 from longlens.errors import LongLensError
-from longlens.train.rewards import group_advantages
 
 IM_END = "<|im_end|>"
 """The token that ends a Qwen chat turn: appended to an agent's reply that ended there, so it is trained on."""
@@ -89,8 +92,70 @@ def sequence_logps(net, item: Item, temperature: float = 1.0):
     return torch.log_softmax(logits[mask], dim=-1).gather(-1, ids[first:][mask][:, None])[:, 0]
 
 
+def group_advantages(rewards: Sequence[float | None], group_size: int, eps: float = 1e-4) -> list[float]:
+    """``(r - mean) / (std + eps)`` per group of `group_size` consecutive rollouts (love-r1-spec §4.3), the
+    masked ones (None) left out of the mean and the unbiased std and given 0. A group with one unmasked
+    rollout gives it 0. Each group is counted on its own, whatever the batch layout (§7.10)."""
+    if group_size < 1 or len(rewards) % group_size:
+        raise ValueError(f"{len(rewards)} rewards do not split into groups of {group_size}")
+    out: list[float] = []
+    for g in range(0, len(rewards), group_size):
+        group = rewards[g: g + group_size]
+        kept = [r for r in group if r is not None]
+        mean = sum(kept) / len(kept) if kept else 0.0
+        std = math.sqrt(sum((r - mean) ** 2 for r in kept) / (len(kept) - 1)) if len(kept) > 1 else 1.0
+        out += [0.0 if r is None or len(kept) < 2 else (r - mean) / (std + eps) for r in group]
+    return out
+
+
 def seed_for(base: int, generation: int, index: int) -> int:
     return ((base * 1_000_003 + generation) * 65_537 + index) % 2**31
+
+
+TRL_FIELDS = ("num_generations", "per_device_train_batch_size", "gradient_accumulation_steps", "learning_rate",
+              "lr_scheduler_type", "warmup_steps", "weight_decay", "max_grad_norm", "beta", "epsilon", "epsilon_high",
+              "loss_type", "num_iterations", "num_train_epochs", "max_steps", "seed", "gradient_checkpointing",
+              "deepspeed", "logging_steps", "save_steps", "save_strategy", "report_to", "temperature", "top_k",
+              "top_p", "max_completion_length", "use_vllm", "vllm_gpu_memory_utilization",
+              "vllm_tensor_parallel_size", "vllm_max_model_length")
+
+
+def grpo_args(config):
+    """TRL's GRPOConfig from a recipe's config (CPU runs get ``use_cpu`` and float32)."""
+    trl = require("trl", "train", "GRPO training")
+    torch = require("torch", "train", "GRPO training")
+    cuda = torch.cuda.is_available()
+    kw = {k: getattr(config, k) for k in TRL_FIELDS}
+    kw.update(output_dir=config.output_dir, bf16=cuda if config.bf16 is None else config.bf16,
+              use_cpu=not cuda, remove_unused_columns=False, save_only_model=False, vllm_mode="colocate",
+              gradient_checkpointing_kwargs={"use_reentrant": False} if config.gradient_checkpointing else None)
+    try:
+        return trl.GRPOConfig(**kw)
+    except ValueError as exc:  # e.g. the batch does not split into groups of num_generations
+        raise LongLensError(f"GRPO settings: {str(exc).splitlines()[0]}") from exc
+
+
+def read_rows(config) -> list[RLRow]:
+    """The recipe's `RLRow`s (`config.rows`), every video found under `config.videos`."""
+    path = Path(config.rows)
+    if not path.is_file():
+        raise LongLensError(f"rows {path}: no such file; `longlens data mine` writes GRPO rows")
+    rows = read_jsonl(path, RLRow)
+    if not rows:
+        raise LongLensError(f"rows {path}: no rows to train on")
+    root = Path(config.videos) if config.videos else None
+    missing = [r.video for r in rows if not (Path(r.video) if Path(r.video).is_absolute() or root is None
+                                            else root / r.video).is_file()]
+    if missing:
+        raise LongLensError(f"{len(missing)} of {len(rows)} row videos are missing (first: {missing[0]}); "
+                            f"check videos={config.videos!r}")
+    return rows
+
+
+def rollout_reward(prompts, completions, **kwargs):
+    """The one reward function TRL is given (it wants one): the rewards are the rollouts' own (`Scored.rewards`),
+    computed by each agent's `rollout`, so TRL never calls this."""
+    raise LongLensError("rewards come from the rollouts; TRL's reward functions are not used")
 
 
 def rollout_trainer():
@@ -102,12 +167,12 @@ def rollout_trainer():
     class RolloutGRPOTrainer(trl.GRPOTrainer):
         """Each agent's trainer subclasses this and defines ``rollout(net, rows, seeds) -> list[Scored]``."""
 
-        def __init__(self, *, model, processing_class, rows: list, args, reward_funcs, seed: int = 42):
+        def __init__(self, *, model, processing_class, rows: list, args, seed: int = 42):
             self.rows = rows
             self._seed = seed
             self._generation = 0
             dataset = datasets.Dataset.from_list([{"prompt": r.question, "row": i} for i, r in enumerate(rows)])
-            super().__init__(model=model, reward_funcs=reward_funcs, args=args, train_dataset=dataset,
+            super().__init__(model=model, reward_funcs=[rollout_reward], args=args, train_dataset=dataset,
                              processing_class=processing_class)
 
             if self.use_vllm and self.vllm_mode != "colocate":

@@ -1,7 +1,7 @@
 """In-process transformers backend for a text causal LM: the navigate agent's reasoning model.
 
 The prompt is the tokenizer's chat template over the messages' text with the generation prompt (plus a
-forced assistant prefix when the conversation ends with one): the rendering `train.sft_navigate` trains on.
+forced assistant prefix when the conversation ends with one): the rendering `train.navigate.sft` trains on.
 Decoding is a plain loop over the model's forward on a KV cache: greedy by default, or temperature /
 top-k / top-p with a `torch.Generator` seeded from `GenConfig.seed`. It stops at ``<|im_end|>`` or the
 model's end-of-sequence tokens (finish "stop", the token not part of the text), after a stop string

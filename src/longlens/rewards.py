@@ -2,8 +2,8 @@
 
 LOVE-R1 (love-r1-spec §4.3, with the fixes of §7): `answer_reward` (outcome reward, None = masked),
 `zoom_reward` (binary, IoU > 0 with a truth span), `format_reward`. LongVideo-R1 (longvideo-r1-spec §4.3,
-with the exploit of §6.1 closed): `trajectory_reward`. `group_advantages`: GRPO advantages that leave
-masked rollouts out. The ``reward_*`` functions at the end are the same rewards as TRL reward functions.
+with the exploit of §6.1 closed): `trajectory_reward`. Data uses them too: the post-filters and mining keep rows by
+them, so they sit below both `data` and `train`, beside the evaluation's scorers (`bench.extract`) they reuse.
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
-from longlens.agents.actions import Answer, Malformed, Zoom, parse_action
-from longlens.agents.navigate_actions import first_tag, parse_call, parse_turn
+from longlens.agents.navigate.actions import first_tag, parse_call, parse_turn
 from longlens.agents.trace import Trace
+from longlens.agents.zoom.actions import Answer, Malformed, Zoom, parse_action
 from longlens.bench import extract
 from longlens.prompts import load_profile
 from longlens.prompts.zoom import LETTERS
@@ -178,6 +178,13 @@ class TrajectoryReward:
     calls: int
 
 
+def _content(message: Mapping) -> str:
+    content = message.get("content")
+    if isinstance(content, list):
+        return "".join(p.get("text", "") for p in content if isinstance(p, Mapping) and p.get("type") == "text")
+    return content or ""
+
+
 def read_trajectory(trajectory) -> tuple[list[Visit], str | None]:
     """The tool calls and the final answer of a navigate trajectory, given as our loop's `Trace` (the calls
     that ran), the model's turns (strings or chat messages; the first ``<tool>`` of each turn, up to the
@@ -283,97 +290,3 @@ def trajectory_reward(trajectory, answer: str, truth_spans: Sequence, spans, *, 
     right = float(reply is not None and is_correct(reply, answer, options))
     total = weights["answer"] * right + weights["location"] * f1 - weights["repeat"] * rep
     return TrajectoryReward(right, f1, rep, total, reply is not None, len(visits))
-
-
-# ---------------------------------------------------------------- GRPO advantages with masking
-def group_advantages(rewards: Sequence[float | None], group_size: int, eps: float = 1e-4) -> list[float]:
-    """``(r - mean) / (std + eps)`` per group of `group_size` consecutive rollouts (love-r1-spec §4.3), the
-    masked ones (None) left out of the mean and the unbiased std and given 0. A group with one unmasked
-    rollout gives it 0. Each group is counted on its own, whatever the batch layout (§7.10)."""
-    if group_size < 1 or len(rewards) % group_size:
-        raise ValueError(f"{len(rewards)} rewards do not split into groups of {group_size}")
-    out: list[float] = []
-    for g in range(0, len(rewards), group_size):
-        group = rewards[g: g + group_size]
-        kept = [r for r in group if r is not None]
-        mean = sum(kept) / len(kept) if kept else 0.0
-        std = math.sqrt(sum((r - mean) ** 2 for r in kept) / (len(kept) - 1)) if len(kept) > 1 else 1.0
-        out += [0.0 if r is None or len(kept) < 2 else (r - mean) / (std + eps) for r in group]
-    return out
-
-
-# ---------------------------------------------------------------- TRL reward functions
-def _content(message: Mapping) -> str:
-    content = message.get("content")
-    if isinstance(content, list):
-        return "".join(p.get("text", "") for p in content if isinstance(p, Mapping) and p.get("type") == "text")
-    return content or ""
-
-
-def completion_text(completion) -> str:
-    """A TRL completion as text: a string as is; a chat list's assistant messages joined."""
-    if isinstance(completion, str):
-        return completion
-    return "\n".join(_content(m) for m in completion if m.get("role", "assistant") == "assistant")
-
-
-def _column(values, n: int, name: str, required: bool = False) -> list:
-    if values is None:
-        if required:
-            raise ValueError(f"this reward needs a dataset column {name!r}")
-        return [None] * n
-    values = list(values)
-    if len(values) != n:
-        raise ValueError(f"column {name!r} has {len(values)} values for {n} completions")
-    return values
-
-
-def _prompt_step(prompt, profile: str = "love-r1") -> str:
-    tail = prompt if isinstance(prompt, str) else (_content(prompt[-1]) if prompt else "")
-    zoom_prefix, answer_prefix = _prefixes(profile)
-    tail = tail.rstrip()
-    return "zoom" if tail.endswith(zoom_prefix) else "answer" if tail.endswith(answer_prefix) else "free"
-
-
-def reward_answer(prompts, completions, answer=None, options=None, **kwargs) -> list[float | None]:
-    """`answer_reward` per completion; columns ``answer`` (or the reference's ``solution``), ``options``."""
-    n = len(completions)
-    truths = _column(answer if answer is not None else kwargs.get("solution"), n, "answer", required=True)
-    opts = _column(options, n, "options")
-    return [answer_reward(completion_text(c), t, o or ()) for c, t, o in zip(completions, truths, opts, strict=True)]
-
-
-def reward_zoom(prompts, completions, spans=None, duration_s=None, clips=None, **kwargs) -> list[float | None]:
-    """`zoom_reward` per completion; columns ``spans`` (truth; None: not a grounded row, reward None),
-    ``duration_s``, ``clips`` (those already in the prompt)."""
-    n = len(completions)
-    rows = zip(completions, _column(spans, n, "spans", required=True), _column(duration_s, n, "duration_s"),
-               _column(clips, n, "clips"), strict=True)
-    return [None if s is None else zoom_reward(completion_text(c), s, d, k or ()) for c, s, d, k in rows]
-
-
-def reward_format(prompts, completions, duration_s=None, clips=None, step=None, **kwargs) -> list[float]:
-    """`format_reward` per completion; the step from column ``step``, else from the prompt's end (a forced
-    prefix), else "free"."""
-    n = len(completions)
-    rows = zip(prompts, completions, _column(duration_s, n, "duration_s"), _column(clips, n, "clips"),
-               _column(step, n, "step"), strict=True)
-    return [format_reward(completion_text(c), d, k or (), st or _prompt_step(p)) for p, c, d, k, st in rows]
-
-
-def reward_trajectory(prompts, completions, answer=None, spans=None, duration_s=None, width=None, node_spans=None,
-                      options=None, **kwargs) -> list[float]:
-    """`trajectory_reward`'s total per completion (a chat list of turns, or one string); columns ``answer``,
-    ``spans`` (truth), ``options``, and the nodes: ``node_spans`` (our tree's table), else ``duration_s`` and
-    ``width`` (the reference grid)."""
-    n = len(completions)
-    rows = zip(completions, _column(answer, n, "answer", required=True), _column(spans, n, "spans", required=True),
-               _column(node_spans, n, "node_spans"), _column(duration_s, n, "duration_s"), _column(width, n, "width"),
-               _column(options, n, "options"), strict=True)
-    out = []
-    for c, a, s, table, d, w, o in rows:
-        if table is None and (d is None or w is None):
-            raise ValueError("reward_trajectory needs a node_spans column, or duration_s and width")
-        nodes = table if table is not None else grid_spans(float(d), int(w))
-        out.append(trajectory_reward(c, a, s or (), nodes, options=o or ()).total)
-    return out

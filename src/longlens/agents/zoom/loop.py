@@ -27,8 +27,8 @@ from collections import OrderedDict
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-from longlens.agents.actions import INTERVAL_RULES, Answer, Malformed, Zoom, parse_action
 from longlens.agents.trace import Step, Trace, totals
+from longlens.agents.zoom.actions import INTERVAL_RULES, Answer, Malformed, Zoom, parse_action
 from longlens.backends.base import Backend, GenConfig
 from longlens.prompts import ClipView, Text, Video, format_question, load_profile, zoom_messages
 from longlens.prompts.zoom import LETTERS

@@ -1,9 +1,9 @@
 """LOVE-R1 stage 3: decoupled GRPO with TRL, the rollouts through our zoom loop (love-r1-spec §4.3, §7).
 
 `ZoomGRPOTrainer` is the shared `grpo_core.RolloutGRPOTrainer` (TRL's `GRPOTrainer` with rollouts and a
-loss of our own) with the zoom agent's rollouts: each question is rolled out by `train.rollout.Roller` with
+loss of our own) with the zoom agent's rollouts: each question is rolled out by `train.zoom.rollout.Roller` with
 the policy itself wrapped as an in-process backend (`HFBackend.from_model`), so rollouts see the frames,
-prompts, forced prefixes and clip policy of inference; rewards come from `train.rewards` (the scorers).
+prompts, forced prefixes and clip policy of inference; rewards come from `longlens.rewards` (the scorers).
 Every step is scored in the loss by one forward over exactly the inputs inference built (`HFBackend.encode`):
 the video tensors, ``mm_token_type_ids`` and the position ids of the trained mRoPE rule, which carry each
 video's ``second_per_grid_ts``. TRL as shipped drops the video from this forward (tiny-model-feasibility
@@ -19,12 +19,10 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from longlens._imports import require
 from longlens.backends.base import GenConfig
-from longlens.errors import LongLensError
-from longlens.train.data import RLRow, read_jsonl
-from longlens.train.grpo_core import IM_END, Item, Scored, rollout_trainer
-from longlens.train.rollout import RewardWeights, Roller
+from longlens.data.rows import RLRow
+from longlens.train.grpo_core import IM_END, Item, Scored, grpo_args, read_rows, rollout_trainer
+from longlens.train.zoom.rollout import RewardWeights, Roller
 
 
 @dataclass
@@ -100,14 +98,6 @@ class ZoomGRPOConfig:
                           short_video_s=self.short_video_s, seed=self.seed, gen=gen)
 
 
-TRL_FIELDS = ("num_generations", "per_device_train_batch_size", "gradient_accumulation_steps", "learning_rate",
-              "lr_scheduler_type", "warmup_steps", "weight_decay", "max_grad_norm", "beta", "epsilon", "epsilon_high",
-              "loss_type", "num_iterations", "num_train_epochs", "max_steps", "seed", "gradient_checkpointing",
-              "deepspeed", "logging_steps", "save_steps", "save_strategy", "report_to", "temperature", "top_k",
-              "top_p", "max_completion_length", "use_vllm", "vllm_gpu_memory_utilization",
-              "vllm_tensor_parallel_size", "vllm_max_model_length")
-
-
 def _trainer_class():
     from longlens.agents.zoom import SharedFrames, ZoomAgent
     from longlens.backends.hf import HFBackend
@@ -117,15 +107,14 @@ def _trainer_class():
     class ZoomGRPOTrainer(base):
         """GRPO of the zoom agent: rollouts through `Roller` with the policy as an in-process backend."""
 
-        def __init__(self, *, model, processor, rows: list[RLRow], config: ZoomGRPOConfig, args, reward_funcs,
-                     cache=None):
+        def __init__(self, *, model, processor, rows: list[RLRow], config: ZoomGRPOConfig, args, cache=None):
             self.recipe = config
             self._zoom = config.zoom_config()
             self._cache = cache
             self._shared = SharedFrames()  # frames of the videos in flight, kept across generation batches
             self._weights = RewardWeights(config.answer_weight, config.zoom_weight, config.format_weight)
             super().__init__(model=model, processing_class=processor, rows=rows, args=args,
-                             reward_funcs=reward_funcs, seed=config.seed)
+                             seed=config.seed)
 
         def rollout(self, net, rows: list[RLRow], seeds: list[int]) -> list[Scored]:
             backend = HFBackend.from_model(net, self.processing_class, name="policy", kv_reuse=True)
@@ -150,50 +139,17 @@ def _trainer_class():
     return ZoomGRPOTrainer
 
 
-def grpo_args(config: ZoomGRPOConfig):
-    """TRL's GRPOConfig from ours (CPU runs get ``use_cpu`` and float32)."""
-    trl = require("trl", "train", "GRPO training")
-    torch = require("torch", "train", "GRPO training")
-    cuda = torch.cuda.is_available()
-    kw = {k: getattr(config, k) for k in TRL_FIELDS}
-    kw.update(output_dir=config.output_dir, bf16=cuda if config.bf16 is None else config.bf16,
-              use_cpu=not cuda, remove_unused_columns=False, save_only_model=False, vllm_mode="colocate",
-              gradient_checkpointing_kwargs={"use_reentrant": False} if config.gradient_checkpointing else None)
-    try:
-        return trl.GRPOConfig(**kw)
-    except ValueError as exc:  # e.g. the batch does not split into groups of num_generations
-        raise LongLensError(f"GRPO settings: {str(exc).splitlines()[0]}") from exc
-
-
 def load_policy(config: ZoomGRPOConfig):
     """(model, processor, a pristine processor to save) of `config.model_path`, vision frozen unless asked."""
-    from longlens.train.sft_common import load_vl_model
+    from longlens.train.sft_core import load_vl_model
 
     return load_vl_model(config)
-
-
-def read_rows(config: ZoomGRPOConfig) -> list[RLRow]:
-    path = Path(config.rows)
-    if not path.is_file():
-        raise LongLensError(f"rows {path}: no such file; `longlens data mine` writes GRPO rows")
-    rows = read_jsonl(path, RLRow)
-    if not rows:
-        raise LongLensError(f"rows {path}: no rows to train on")
-    root = Path(config.videos) if config.videos else None
-    missing = [r.video for r in rows if not (Path(r.video) if Path(r.video).is_absolute() or root is None
-                                            else root / r.video).is_file()]
-    if missing:
-        raise LongLensError(f"{len(missing)} of {len(rows)} row videos are missing (first: {missing[0]}); "
-                            f"check videos={config.videos!r}")
-    return rows
 
 
 def run_zoom_grpo(config: ZoomGRPOConfig, *, model=None, processor=None) -> dict:
     """Train; save the model and the checkpoint's processor to ``config.output_dir``; return a summary.
     `model` and `processor` (already loaded, e.g. by `load_policy`) replace loading `config.model_path`."""
     import copy
-
-    from longlens.train.rewards import reward_answer, reward_format, reward_zoom
 
     t0 = time.perf_counter()
     rows = read_rows(config)
@@ -206,7 +162,7 @@ def run_zoom_grpo(config: ZoomGRPOConfig, *, model=None, processor=None) -> dict
 
     cache = FrameCache(Path(config.cache_dir).expanduser() if config.cache_dir else None)
     trainer = trainer_cls(model=model, processor=processor, rows=rows, config=config, args=grpo_args(config),
-                          reward_funcs=[reward_answer, reward_zoom, reward_format], cache=cache)
+                          cache=cache)
     result = trainer.train()
     trainer.save_model(config.output_dir)
     pristine.save_pretrained(config.output_dir)

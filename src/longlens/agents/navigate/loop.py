@@ -25,10 +25,10 @@ import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-from longlens.agents.actions import parse_choice
-from longlens.agents.captions import CaptionSettings, CaptionTree
-from longlens.agents.navigate_actions import Call, first_tag, parse_call, parse_turn
+from longlens.agents.navigate.actions import Call, first_tag, parse_call, parse_turn
+from longlens.agents.navigate.captions import CaptionSettings, CaptionTree
 from longlens.agents.trace import Step, Trace, totals
+from longlens.agents.zoom.actions import parse_choice
 from longlens.backends.base import Backend, BackendError, GenConfig
 from longlens.prompts.messages import Message
 from longlens.prompts.navigate import (

@@ -5,10 +5,10 @@ The collator builds every sample the way inference does: the video layer's fast 
 the prompt from `zoom_messages`, the model inputs from `HFBackend.encode` (text, pixels, per-video frame rate
 and the trained mRoPE positions, which fixes the reference's missing ``second_per_grid_ts``, spec §7 #1).
 
-* Stage 1 rows (`TemplateRow`; rows and clip rules live in `train.sft_rows`): video, question, options, the
+* Stage 1 rows (`TemplateRow`; rows and clip rules live in `train.zoom.rows`): video, question, options, the
   answer text, optional truth spans. Slow clips are drawn **each time a sample is fetched** by the reference
   rule (`simulate_clips`, spec §4.1), from an RNG seeded with (seed, epoch, index), so a run is reproducible.
-* Stage 2 rows (`CotRow`, `train.data.read_jsonl`): the row's clips, rounded, widened to 6 s when shorter than
+* Stage 2 rows (`CotRow`, `data.rows.read_jsonl`): the row's clips, rounded, widened to 6 s when shorter than
   5 s (`stage2_clips`); the target is `row.target`.
 * Labels (`loss`): "assistant" (ours: the target and its closing ``<|im_end|>``), or "all" (the reference:
   every text token; pad and vision tokens are -100; spec §7 #2).
@@ -28,12 +28,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from longlens.backends.hf import HFBackend
+from longlens.data.rows import CotRow, read_jsonl
 from longlens.errors import LongLensError, PlanError, VideoError
 from longlens.prompts import ClipView, format_question, load_profile, zoom_messages
 from longlens.spans import Span
-from longlens.train.data import CotRow, read_jsonl
-from longlens.train.sft_common import load_vl_model, train
-from longlens.train.sft_rows import TemplateRow, read_template_rows, simulate_clips, slow_frames_for, stage2_clips
+from longlens.train.sft_core import load_vl_model, train
+from longlens.train.zoom.rows import TemplateRow, read_template_rows, simulate_clips, slow_frames_for, stage2_clips
 from longlens.video import FrameCache, decode, fast_plan, open_video, slow_plan
 
 log = logging.getLogger(__name__)

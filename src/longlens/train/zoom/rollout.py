@@ -25,10 +25,10 @@ from pathlib import Path
 from longlens.agents.trace import Trace
 from longlens.agents.zoom import ZoomAgent
 from longlens.backends.base import Backend, Completion, GenConfig
+from longlens.data.rows import RLRow
 from longlens.prompts.messages import Message
 from longlens.prompts.zoom import format_question, zoom_messages
-from longlens.train.data import RLRow
-from longlens.train.rewards import answer_reward, format_reward, zoom_reward
+from longlens.rewards import answer_reward, format_reward, zoom_reward
 from longlens.video import open_video
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from longlens.errors import LongLensError
 
-log = logging.getLogger("longlens.train.sft")
+log = logging.getLogger(__name__)
 
 
 def check_model_dir(path: str) -> Path:

@@ -26,14 +26,14 @@ from pathlib import Path
 from longlens.agents.zoom import SharedFrames, ZoomAgent, ZoomConfig
 from longlens.backends.base import Backend, GenConfig
 from longlens.bench.sample import Sample
+from longlens.data.decided import decide_all, decided_path, open_output, read_decided
+from longlens.data.rows import RLRow, read_jsonl, rl_row
+from longlens.data.teacher import relative_video
 from longlens.errors import VideoError
 from longlens.jsonl import unique_ids
 from longlens.prompts import format_question, load_profile, zoom_messages
 from longlens.prompts.zoom import LETTERS
-from longlens.train.data import RLRow, read_jsonl, rl_row
-from longlens.train.decided import decide_all, decided_path, open_output, read_decided
-from longlens.train.rewards import answer_reward, zoom_reward
-from longlens.train.teacher import relative_video
+from longlens.rewards import answer_reward, zoom_reward
 from longlens.video import FrameCache, decode, fast_plan, open_video
 
 

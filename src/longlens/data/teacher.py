@@ -3,13 +3,13 @@
 Two kinds per question, each asked up to `tries` times (one candidate per call, seed = try number) until a
 candidate is accepted:
 
-* **zoom**: text only. The prompt is `teacher_prompts.zoom_prompt` over the video's joined clip captions
+* **zoom**: text only. The prompt is `prompts.teacher.zoom_prompt` over the video's joined clip captions
   (`clipcaps.ClipCaptions.joined`). A candidate is accepted when its last (or only) ``\\boxed{[s, e]}``
-  parses (`agents.actions.parse_action`; model text is never evaluated), the first box says the same, and
+  parses (`agents.zoom.actions.parse_action`; model text is never evaluated), the first box says the same, and
   in whole seconds 0 < e - s < 60 and the clip has IoU > 0 with a truth span. Needs truth spans.
 * **answer**: ``min(16, int(2 (len + 10)))`` frames spread over the first truth span padded by 5 s on each
   side (no timestamp overlay; longer side at most 512 px, the reference's ``detail: low``), then
-  `teacher_prompts.answer_prompt` with the hint. Accepted when the boxed letter is the truth (first and last
+  `prompts.teacher.answer_prompt` with the hint. Accepted when the boxed letter is the truth (first and last
   box). Without truth spans, 16 frames over the whole video (our choice; the reference has no such case).
 
 An accepted candidate becomes a `CotRow` whose target is `make_target(kind, text)`: the decision prefix +
@@ -30,19 +30,19 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from longlens.agents.actions import Answer, Malformed, Zoom, last_boxed, parse_action
+from longlens.agents.zoom.actions import Answer, Malformed, Zoom, last_boxed, parse_action
 from longlens.backends.base import Backend, GenConfig
 from longlens.bench.sample import Sample
+from longlens.data.clipcaps import ClipCaptions
+from longlens.data.decided import decide_all, decided_path, open_output, read_decided
+from longlens.data.rows import KINDS, CotRow, make_target, read_jsonl
 from longlens.errors import LongLensError, VideoError
 from longlens.jsonl import unique_ids
 from longlens.prompts.messages import Message, Text, Video
+from longlens.prompts.teacher import answer_prompt, zoom_prompt
 from longlens.prompts.zoom import LETTERS
+from longlens.rewards import is_correct
 from longlens.spans import Span, iou, max_over
-from longlens.train.clipcaps import ClipCaptions
-from longlens.train.data import KINDS, CotRow, make_target, read_jsonl
-from longlens.train.decided import decide_all, decided_path, open_output, read_decided
-from longlens.train.rewards import is_correct
-from longlens.train.teacher_prompts import answer_prompt, zoom_prompt
 from longlens.video import FrameCache, VideoInfo, decode, open_video
 from longlens.video.plan import index_plan, reference_linspace
 

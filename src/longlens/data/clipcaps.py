@@ -30,12 +30,12 @@ from pathlib import Path
 
 import numpy as np
 
-from longlens.agents.captions import Caption, CaptionStore
+from longlens.agents.navigate.captions import Caption, CaptionStore
 from longlens.backends.base import DEFAULT_GEN, Backend, Completion, GenConfig
 from longlens.errors import LongLensError
 from longlens.prompts.messages import Message, Text, Video
+from longlens.prompts.teacher import load_teacher_prompts
 from longlens.spans import Span
-from longlens.train.teacher_prompts import load_teacher_prompts
 from longlens.video import FrameCache, VideoInfo, decode
 from longlens.video.plan import PATCH, FramePlan, frame_size, reference_linspace
 

@@ -12,7 +12,7 @@ default; captions kept in the normal caption store, so a node is captioned once 
   tokens): the model's own doing. A caption or video_qa server that fails is not the model's doing: that
   rollout is masked (reward None: out of its group's statistics and of the loss; ``rollout/failed``).
 * Loss tokens: one sequence per trajectory, the conversation replayed from the trace exactly as the
-  agent sent it and rendered as SFT renders it (`sft_navigate.from_trace` + `encode(..., "all_turns")`):
+  agent sent it and rendered as SFT renders it (`train.navigate.sft.from_trace` + `encode(..., "all_turns")`):
   every assistant turn (``<|im_end|>`` included) gets the loss, observations and the agent's messages
   do not (the reference's ``mask_observations=True``). Turns the agent fed back as invalid are the
   policy's tokens too and get the loss; turns re-asked (``on_invalid: retry``) are not in the conversation
@@ -34,10 +34,10 @@ from longlens._imports import require
 from longlens.agents.navigate import INVALID, VIDEOQA_RULES, NavigateConfig
 from longlens.agents.trace import Trace
 from longlens.backends.base import DEFAULT_GEN, Backend, BackendError, GenConfig
+from longlens.data.rows import RLRow
 from longlens.errors import LongLensError
-from longlens.train.data import RLRow
-from longlens.train.grpo_core import IM_END, Item, Scored, rollout_trainer, seed_for
-from longlens.train.rewards import WEIGHTS, TrajectoryReward, trajectory_reward
+from longlens.rewards import WEIGHTS, TrajectoryReward, trajectory_reward
+from longlens.train.grpo_core import IM_END, Item, Scored, grpo_args, read_rows, rollout_trainer, seed_for
 
 
 @dataclass
@@ -142,7 +142,7 @@ class NavigateGRPOConfig:
         self.stop = (self.stop,) if isinstance(self.stop, str) else tuple(self.stop)
 
     def navigate_config(self) -> NavigateConfig:
-        from longlens.agents.captions import CaptionSettings
+        from longlens.agents.navigate.captions import CaptionSettings
 
         captions = CaptionSettings(online=self.online_captions, width=self.width or None,
                                    min_width=self.min_width or None)
@@ -215,7 +215,7 @@ class NavigateRoller:
 
     def run(self, reasoning: Backend, row: RLRow, seed: int) -> NavigateRollout:
         from longlens.agents.navigate import NavigateAgent
-        from longlens.agents.tree import build_tree
+        from longlens.agents.navigate.tree import build_tree
         from longlens.video import open_video
 
         policy = _Policy(reasoning, seed)
@@ -241,7 +241,7 @@ def trajectory_item(tok, rollout: NavigateRollout) -> Item | None:
     """The rollout's trajectory as one training sequence, the loss on every assistant turn; None when the
     trajectory has no turn of the model's."""
     torch = require("torch", "train", "GRPO training")
-    from longlens.train.sft_navigate import encode, from_trace
+    from longlens.train.navigate.sft import encode, from_trace
 
     traj = from_trace(rollout.trace, rollout.row_id, train_invalid_turns=True)
     samples = encode(tok, traj, "all_turns", end=IM_END)
@@ -262,11 +262,11 @@ def _trainer_class():
         """GRPO of the navigate agent: rollouts through `NavigateRoller`, the policy as its reasoning backend."""
 
         def __init__(self, *, model, tokenizer, rows: list[RLRow], config: NavigateGRPOConfig, roller: NavigateRoller,
-                     args, reward_funcs):
+                     args):
             self.recipe = config
             self.roller = roller
             super().__init__(model=model, processing_class=tokenizer, rows=rows, args=args,
-                             reward_funcs=reward_funcs, seed=config.seed)
+                             seed=config.seed)
 
         def rollout(self, net, rows: list[RLRow], seeds: list[int]) -> list[Scored]:
             cap = self.recipe.max_context_tokens or None
@@ -314,7 +314,7 @@ def make_roller(config: NavigateGRPOConfig, caption: Backend, videoqa: Backend |
 def check_template(tok, where: str) -> None:
     """Refuse, before any rollout, a tokenizer whose turns do not end with ``<|im_end|>`` or whose chat template
     rewrites earlier turns (the stock Qwen3 one drops old ``<think>``): a trajectory is one sequence."""
-    from longlens.train.sft_navigate import Trajectory, encode
+    from longlens.train.navigate.sft import Trajectory, encode
 
     if tok.convert_tokens_to_ids(IM_END) in (None, tok.unk_token_id):
         raise LongLensError(f"{where}: {IM_END} is not a token of its tokenizer; the navigate agent's turns end "
@@ -326,7 +326,7 @@ def check_template(tok, where: str) -> None:
 
 def load_policy(config: NavigateGRPOConfig):
     """(causal LM, tokenizer) of `config.model_path`, its chat template checked (`check_template`)."""
-    from longlens.train.sft_common import load_text_model
+    from longlens.train.sft_core import load_text_model
 
     model, tok = load_text_model(config)
     check_template(tok, f"model_path {config.model_path}")
@@ -337,8 +337,6 @@ def run_navigate_grpo(config: NavigateGRPOConfig, *, model=None, tokenizer=None,
                       videoqa: Backend | None = None) -> dict:
     """Train; save the model and tokenizer to ``config.output_dir``; return a summary. `caption` / `videoqa`
     replace the backends the config names (tests, or servers set up by the caller)."""
-    from longlens.train.grpo import grpo_args, read_rows
-    from longlens.train.rewards import reward_trajectory
 
     t0 = time.perf_counter()
     rows = read_rows(config)
@@ -348,7 +346,7 @@ def run_navigate_grpo(config: NavigateGRPOConfig, *, model=None, tokenizer=None,
         model, tokenizer = load_policy(config)
     roller = make_roller(config, caption, videoqa)
     trainer = _trainer_class()(model=model, tokenizer=tokenizer, rows=rows, config=config, roller=roller,
-                               args=grpo_args(config), reward_funcs=[reward_trajectory])
+                               args=grpo_args(config))
     result = trainer.train()
     trainer.save_model(config.output_dir)
     tokenizer.save_pretrained(config.output_dir)

@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from longlens.agents.tree import PARTITIONS, Node, Tree, build_tree, split_frames, tree_width
+from longlens.agents.navigate.tree import PARTITIONS, Node, Tree, build_tree, split_frames, tree_width
 from longlens.backends.base import Backend, GenConfig
 from longlens.errors import LongLensError
 from longlens.jsonl import append_json, cut_torn_line, read_lines

@@ -1,5 +1,5 @@
 """SFT rows and clip rules of the zoom agent (love-r1-spec §4.1-4.2): stage-1 rows, the stage-1 clip simulation,
-stage-2 clip widening, slow frames by clip count. Pure data and arithmetic; `train.sft` trains on them."""
+stage-2 clip widening, slow frames by clip count. Pure data and arithmetic; `train.zoom.sft` trains on them."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from longlens.data.rows import read_jsonl
 from longlens.errors import LongLensError
 from longlens.spans import Span
-from longlens.train.data import read_jsonl
 
 
 # ---------------------------------------------------------------- stage 1 rows

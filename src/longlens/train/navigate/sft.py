@@ -35,7 +35,7 @@ from pathlib import Path
 
 from longlens.agents.trace import Trace
 from longlens.errors import LongLensError
-from longlens.train.sft_common import load_text_model, train
+from longlens.train.sft_core import load_text_model, train
 
 log = logging.getLogger(__name__)
 MODES = ("per_turn", "all_turns")
