@@ -5,17 +5,11 @@ with a 4-option question); ``read_frame_code`` reads back the frame index drawn 
 """
 
 from longlens.synth.code import read_frame_code
+from longlens.synth.frames import FrameMaker
 from longlens.synth.key import AnswerKey, Needle, load_answer_key
-from longlens.synth.maker import (
-    COLOURS,
-    NUMBERS,
-    SHAPES,
-    WORDS,
-    FrameMaker,
-    SynthError,
-    default_needle_count,
-    make_video,
-)
+from longlens.synth.maker import make_video
+from longlens.synth.needles import NUMBERS, WORDS, SynthError, default_needle_count
+from longlens.synth.patches import COLOURS, SHAPES
 
 __all__ = [
     "COLOURS",
