@@ -122,8 +122,8 @@ def run_longlens(video: Path, reasoning_url: str, vl_url: str, n: int, cache_dir
         trace = agent.run(video, QUESTION, OPTIONS)
         wall = time.perf_counter() - t0
         t = trace.totals
-        out.append({"wall_s": wall, "model_s": t["model_s"], "answer": trace.choice, "rounds": t["rounds"],
-                    "caption_calls": t["caption_made"], "videoqa_calls": t["videoqa"]})
+        out.append({"wall_s": wall, "model_s": t.model_s, "answer": trace.choice, "rounds": t.steps,
+                    "caption_calls": t.calls["caption"], "videoqa_calls": t.calls["videoqa"]})
     return {"init_s": init_s, "questions": out}
 
 

@@ -15,7 +15,7 @@ from longlens.backends.scripted import ScriptedBackend  # noqa: E402
 from longlens.data.rows import RLRow, to_jsonl  # noqa: E402
 from longlens.errors import LongLensError  # noqa: E402
 from longlens.synth import make_video  # noqa: E402
-from longlens.train import rollout  # noqa: E402
+from longlens.train.zoom import rollout  # noqa: E402
 from longlens.train.zoom.grpo import ZoomGRPOConfig, load_policy, run_zoom_grpo  # noqa: E402
 
 torch.set_num_threads(1)
@@ -240,7 +240,7 @@ def test_use_vllm_rolls_out_on_the_engine_with_synced_weights(world, monkeypatch
 TWO_PROCESSES = """
 import json, os, sys, torch
 torch.set_num_threads(1)
-from longlens.train import rollout
+from longlens.train.zoom import rollout
 rollout.zoom_reward = lambda c, *a, **k: float(len(c))  # rewards that differ between ranks' rollouts
 rollout.answer_reward = lambda t, *a, **k: float(len(t.steps[-1].completion))
 from longlens.train.zoom.grpo import ZoomGRPOConfig, load_policy, run_zoom_grpo

@@ -165,7 +165,7 @@ def test_the_rollout_reward_is_the_trajectory_reward_of_its_trace(world):
                          "rounds": 6.0, "invalid": 1.0, "failed": 0.0, "context_full": 0.0}
     assert len(set(seeds)) == 6 and scripted_rollout(world)[2] == seeds  # a seed per round, from the rollout's
     again = roller.run(ScriptedBackend(REPLIES), ROW, 2)  # the captions are in the store now
-    assert again.trace.totals["caption_made"] == 0 and again.reward == r.reward
+    assert again.trace.totals.calls["caption"] == 0 and again.reward == r.reward
 
 
 def test_the_item_masks_exactly_the_assistant_turns(world, policy):

@@ -155,7 +155,7 @@ def test_loop_feeds_back_mistakes_and_answers(video, tmp_path):
         "<think>It says SANDAL.</think>\n<answer>A</answer>"], model="reasoner")
     vqa = ScriptedBackend(["<reasoning>..</reasoning><answer>The label reads SANDAL.</answer>"], model="vl-model")
     trace = NavigateAgent(reason, caption=captioner(), videoqa=vqa, cache=cache).run(video, "Which word?", OPTIONS)
-    assert trace.choice == "A" and trace.error is None and trace.totals["rounds"] == 6
+    assert trace.choice == "A" and trace.error is None and trace.totals.steps == 6
     kinds = [s.action["kind"] for s in trace.steps]
     assert kinds == ["tool", "tool", "invalid", "tool", "tool", "answer"]
     assert [bool(s.error) for s in trace.steps] == [False, True, True, True, False, False]
@@ -169,7 +169,7 @@ def test_loop_feeds_back_mistakes_and_answers(video, tmp_path):
     assert vq[0] == {"type": "text", "text": "what word is shown?"} and len(vq) == 33  # query + 16 x (label, image)
     assert vq[1]["text"] == "Video frame at 45.0 seconds:" and vq[2]["width"] == 320
     t = trace.totals
-    assert t["caption_made"] == 5 and t["videoqa"] == 1 and t["invalid"] == 3
+    assert t.calls == {"reasoning": 6, "caption": 5, "videoqa": 1} and t.errors == 3
     assert trace.steps[0].tool["cache"] == "miss" and trace.steps[4].tool["role"] == "videoqa"
 
 
@@ -177,9 +177,9 @@ def test_last_round_message_and_no_answer_is_not_a(video, tmp_path):
     reason = ScriptedBackend(["<think>hm</think><tool>get_caption((1,1))</tool>"] * 3)
     trace = NavigateAgent(reason, caption=captioner(), config=NavigateConfig(max_rounds=3),
                           cache=FrameCache(tmp_path / "c")).run(video, "Which word?", OPTIONS)
-    assert trace.answer == "" and trace.choice is None and trace.totals["rounds"] == 3
+    assert trace.answer == "" and trace.choice is None and trace.totals.steps == 3
     assert reason.requests[2]["messages"][-1]["content"][0]["text"] == PROFILE.last_round
-    assert trace.totals["caption_reused"] >= 2  # the same leaf twice: made once
+    assert trace.totals.caption_reused >= 2  # the same leaf twice: made once
 
 
 def test_server_failure_ends_the_question_with_the_error(video, tmp_path):
@@ -273,7 +273,7 @@ def test_ten_round_navigation_from_the_cli(video, tmp_path, capsys):
     assert lines[0].startswith("round  1  get_caption((1,1,1))") and "[caption, miss" in lines[0]
     assert lines[10].startswith("round 11  answer A") and "answer: A (SANDAL)" in out
     trace = json.loads(trace_path.read_text())
-    assert trace["agent"] == "navigate" and trace["totals"]["rounds"] == 11 and trace["totals"]["videoqa"] == 1
+    assert trace["agent"] == "navigate" and trace["totals"]["steps"] == 11 and trace["totals"]["calls"]["videoqa"] == 1
     assert trace["meta"]["roles"]["caption"].startswith("openai:vl-32b@") and trace["meta"]["width"] == 4
     # the conversation only grows: every request starts with the previous one
     msgs = [r["messages"] for r in reasoner.requests]

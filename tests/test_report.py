@@ -6,6 +6,7 @@ import json
 import shutil
 import subprocess
 import xml.etree.ElementTree as ET
+from dataclasses import asdict
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -258,19 +259,19 @@ def test_navigate_trace_shows_its_tool_calls(tmp_path):
     run = tmp_path / "nav"
     steps = [Step(1, [{"role": "user", "content": [{"type": "text", "text": "Q?"}]}], None,
                   "<think>look</think><tool>get_caption(1, 2)</tool>", {"kind": "tool", "think": True},
-                  tool={"name": "get_caption", "node": "1,2", "role": "caption", "cache": "hit", "latency_s": 0.0,
-                        "result": "A man <i>waves</i> a red flag."}),
+                  tool={"name": "get_caption", "ids": [1, 2], "node": "1,2", "role": "caption", "cache": "hit",
+                        "latency_s": 0.0, "result": "A man <i>waves</i> a red flag."}),
              Step(2, [], None, "<answer>B</answer>", {"kind": "answer", "answer": "B", "choice": "B"})]
     trace = Trace("Which flag?", ["blue", "red"], {"path": str(tmp_path / "gone.mp4"), "id": "x", "duration_s": 600.0},
-                  "navigate", "scripted", {}, steps, "B", "B", {**totals(steps, 1.0), "rounds": 2})
+                  "navigate", "scripted", {}, steps, "B", "B", totals(steps, 1.0, calls={"reasoning": 2}))
     trace.save(run / "traces" / "q1.json")
     record = {"id": "q1", "video_id": "v", "benchmark": "lvbench", "task": "choice", "categories": {}, "n_options": 2,
               "truth": "B", "truth_spans": [[100.0, 160.0]], "prediction": "B", "parsed": "B", "correct": True,
-              "error": None, "totals": trace.totals, "trace": "traces/q1.json", "wall_s": 1.0}
+              "error": None, "totals": asdict(trace.totals), "trace": "traces/q1.json", "wall_s": 1.0}
     (run / "results.jsonl").write_text(json.dumps(record) + "\n")
     assert main(["report", str(run), "--out", str(tmp_path / "rep")]) == 0
     md = (tmp_path / "rep" / "report.md").read_text()
-    assert "| rounds | 2 | 2 | 1 |" in md and "| steps | 2 | 2 | 1 |" in md
+    assert "| calls.reasoning | 2 | 2 | 1 |" in md and "| steps | 2 | 2 | 1 |" in md
     needs_chromium()
     got = chromium(tmp_path, "--virtual-time-budget=3000", "--dump-dom", (tmp_path / "rep/viewer/index.html").as_uri())
     dom = Dom(got.stdout)

@@ -229,8 +229,9 @@ def test_answers_and_trajectory_forms():
 
 def test_a_navigate_trace_and_our_tree():
     tree = build_tree(SimpleNamespace(n_frames=64, fps=1.0, times_s=np.arange(64.0), duration_s=64.0), 4)
-    tools = [{"name": "get_caption", "node": "1,2"}, {"name": "get_caption", "node": "1,2,3"},
-             {"name": "video_qa", "node": "1,2,3", "query": "who?"}]
+    tools = [{"name": "get_caption", "ids": [1, 2], "node": "1,2"},
+             {"name": "get_caption", "ids": [1, 2, 3], "node": "1,2,3"},
+             {"name": "video_qa", "ids": [1, 2, 3], "node": "1,2,3", "query": "who?"}]
     steps = [Step(i + 1, [], None, "", {"kind": "tool"}, tool=t) for i, t in enumerate(tools)]
     steps.append(Step(4, [], None, "", {"kind": "answer", "answer": "y"}))
     trace = Trace(question="q", options=["x", "y"], video={}, agent="navigate", backend="fake", config={},

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from longlens.agents.trace import Trace
+from longlens.agents.trace import Stop, Trace
 from longlens.agents.zoom import IntervalPolicy, ZoomAgent, ZoomConfig
 from longlens.backends import BackendError, ScriptedBackend
 from longlens.prompts import Text, Video, format_question, load_profile
@@ -72,7 +72,7 @@ def test_zoom_zoom_forced_answer(coded_video):
     assert user_text(backend.requests[0]) == "Full video [0, 20]:<video>" + q
     assert user_text(backend.requests[1]) == "Full video [0, 20]:<video>Subset zoom-in video clip [0, 11]:<video>" + q
     assert backend.requests[0]["messages"][0] == {"role": "system", "content": [{"type": "text", "text": SYSTEM}]}
-    assert trace.totals["steps"] == 3 and trace.totals["visual_tokens"] == sum(s.visual_tokens for s in trace.steps)
+    assert trace.totals.steps == 3 and trace.totals.visual_tokens == sum(s.visual_tokens for s in trace.steps)
 
 
 def test_two_zooms_then_forced_answer_with_clips_sorted(coded_video):
@@ -109,11 +109,11 @@ def test_out_of_range_and_reversed_intervals(coded_video):
     trace = ZoomAgent(ScriptedBackend(list(replies))).run(coded_video, "Q?", OPTIONS)
     assert "reversed" in trace.steps[0].error and trace.steps[0].clip_added == [3.0, 17.0]
     assert "shorter than 3 s" in trace.steps[1].note and trace.steps[1].clip_added is None
-    assert trace.choice == "A" and trace.totals["errors"] == 1
+    assert trace.choice == "A" and trace.totals.errors == 1
     # the option: an interval wholly outside the video is a mistake
     policy = IntervalPolicy(reject_outside=True)
     trace = ZoomAgent(ScriptedBackend(list(replies)), ZoomConfig(policy=policy)).run(coded_video, "Q?", OPTIONS)
-    assert "outside the video" in trace.steps[1].error and trace.totals["errors"] == 2
+    assert "outside the video" in trace.steps[1].error and trace.totals.errors == 2
 
 
 def test_interval_rules(coded_video):
@@ -142,7 +142,7 @@ def test_trace_round_trip(coded_video, tmp_path):
     trace = ZoomAgent(backend, ZoomConfig(max_steps=2)).run(coded_video, "Q?", OPTIONS)
     path = trace.save(tmp_path / "t.json")
     data = json.loads(path.read_text())
-    assert data["version"] == 1 and "frames" not in json.dumps(data["steps"][0]["prompt"]).replace("n_frames", "")
+    assert data["version"] == 2 and "frames" not in json.dumps(data["steps"][0]["prompt"]).replace("n_frames", "")
     assert Trace.load(path) == trace
 
 
@@ -168,17 +168,18 @@ def test_interval_policy_rules():
     p = IntervalPolicy()
     assert p.apply(600, 610, 3600, [])[0] == (590.0, 620.0)  # padded to [595, 615], widened to 30 s, centred
     assert p.apply(50, 70, 60, [])[0] == (45.0, 60.0)  # clamped to [0, int(D)]
-    clip, note, err = p.apply(100, 101, 60, [])  # the reference: [95, 60] is shorter than 3 s
-    assert clip is None and "shorter than 3 s" in note and err is None
+    clip, note, err, stop = p.apply(100, 101, 60, [])  # the reference: [95, 60] is shorter than 3 s
+    assert clip is None and "shorter than 3 s" in note and err is None and stop == Stop.TOO_SHORT
     assert p.apply(62, 70, 60, [])[0] == (54.0, 60.0)  # [57, 60] kept (as the reference does), widened
-    clip, _, err = IntervalPolicy(reject_outside=True).apply(100, 101, 60, [])
-    assert clip is None and "outside the video" in err
+    clip, _, err, stop = IntervalPolicy(reject_outside=True).apply(100, 101, 60, [])
+    assert clip is None and "outside the video" in err and stop == Stop.OUTSIDE
     assert p.apply(59, 59, 60, [])[0] == (53.0, 60.0)  # padded to [54, 60], widened to 7.5 s, clamped
-    clip, note, err = p.apply(300, 310, 3600, [(290.0, 320.0)])
-    assert clip is None and "IoU" in note and err is None
+    clip, note, err, stop = p.apply(300, 310, 3600, [(290.0, 320.0)])
+    assert clip is None and "IoU" in note and err is None and stop == Stop.OVERLAP
     assert IntervalPolicy(pad_s=0, min_span_s=3).apply(10, 11, 3600, [])[0] is None
     assert IntervalPolicy(widen_to_s=None).apply(600, 610, 3600, [])[0] == (595.0, 615.0)
-    assert IntervalPolicy(swap_reversed=False).apply(10, 5, 3600, [])[0] is None
+    assert IntervalPolicy(swap_reversed=False).apply(10, 5, 3600, []).stop == Stop.REVERSED
+    assert p.apply(600, 610, 3600, []).stop is None
     assert iou((0, 10), (10, 20)) == 0 and iou((0, 10), (5, 15)) == pytest.approx(5 / 15)
 
 

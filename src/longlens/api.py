@@ -34,7 +34,7 @@ def ask(
     """Answer `question` about `video` with the zoom agent (or a baseline, via `config.agent`).
 
         >>> r = longlens.ask("talk.mp4", "Which word is on the sign?", ["CAT", "DOG", "EMU", "OWL"])
-        >>> r.choice, r.trace.totals["visual_tokens"]
+        >>> r.choice, r.trace.totals.visual_tokens
 
     `backend` is a name (``"offline"``, ``"openai"`` with ``base_url=``, ``"hf"`` with ``model_path=``) or a
     backend object; for many questions build it once (e.g. ``HFBackend(DIR)``, which loads the model

@@ -191,8 +191,7 @@ def read_trajectory(trajectory) -> tuple[list[Visit], str | None]:
     first answer, as our loop runs them), or one string (every ``<tool>`` and the last ``<answer>``, as the
     reference RL reward reads the response). Calls that cannot be read are no visits."""
     if isinstance(trajectory, Trace):
-        visits = [Visit(s.tool["name"], tuple(int(i) for i in s.tool["node"].split(",")), s.tool.get("query"))
-                  for s in trajectory.steps if s.tool]
+        visits = [Visit(s.tool["name"], tuple(s.tool["ids"]), s.tool.get("query")) for s in trajectory.steps if s.tool]
         return visits, trajectory.answer or None
     if isinstance(trajectory, str):
         calls = [parse_call(t) for t in re.findall(r"<tool>(.*?)</tool>", trajectory, re.DOTALL)]

@@ -24,7 +24,7 @@ from longlens.bench import plots
 from longlens.bench.metrics import summarize
 from longlens.errors import LongLensError
 
-COST_KEYS = ("steps", "rounds", "frames_decoded", "visual_tokens", "prompt_tokens", "completion_tokens",
+COST_KEYS = ("steps", "frames_decoded", "visual_tokens", "prompt_tokens", "completion_tokens",
              "cached_tokens", "model_s", "wall_s")
 SKIP_KEYS = {"errors", "invalid"}
 CHOICE_TASKS = ("choice", "grounded_choice")
@@ -239,7 +239,7 @@ def make_report(run_dirs: list[str | Path], out: str | Path, *, policy: str = "w
 
 
 # ---------------------------------------------------------------- text
-COST_LABELS = {"steps": "steps", "rounds": "rounds", "frames_decoded": "frames decoded",
+COST_LABELS = {"steps": "steps", "frames_decoded": "frames decoded",
                "visual_tokens": "visual tokens", "prompt_tokens": "prompt tokens",
                "completion_tokens": "completion tokens", "cached_tokens": "cached prompt tokens",
                "model_s": "model seconds", "wall_s": "wall seconds"}

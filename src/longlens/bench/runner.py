@@ -39,7 +39,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from longlens.agents.trace import Trace
@@ -261,7 +261,7 @@ class RunFolder:
 
 COST_KEYS = ("steps", "calls", "frames_decoded", "visual_tokens", "text_tokens", "prompt_tokens",
              "completion_tokens", "token_mismatches", "model_s", "wall_s")
-"""A record's ``cost``: ``steps`` (zoom steps or navigate rounds), ``calls`` (model calls per role: zoom
+"""A record's ``cost``: ``steps`` (zoom steps or navigate rounds), ``calls`` (`Totals.calls`, model calls per role: zoom
 ``{"vlm": n}``, navigate ``{"reasoning", "caption", "videoqa"}``), frames decoded, visual tokens, text tokens
 (prompt tokens less the media tokens the backend reported, plus completion tokens; servers that count media
 in the prompt without saying how many leave them in), prompt and completion tokens as reported, calls whose
@@ -276,16 +276,12 @@ def cost_of(trace: Trace | None, wall_s: float) -> dict:
                 "prompt_tokens": 0, "completion_tokens": 0, "token_mismatches": 0, "model_s": 0.0,
                 "wall_s": round(wall_s, 3)}
     t = trace.totals
-    if trace.agent == "navigate":
-        calls = {"reasoning": t["rounds"], "caption": t["caption_made"], "videoqa": t["videoqa"]}
-    else:
-        calls = {"vlm": t["steps"]}
     prompt = sum(s.prompt_tokens or 0 for s in trace.steps)
     completion = sum(s.completion_tokens or 0 for s in trace.steps)
     media = sum(sum(s.media_tokens) for s in trace.steps if s.media_tokens and s.prompt_tokens)
-    return {"steps": t.get("rounds", t["steps"]), "calls": calls, "frames_decoded": t["frames_decoded"],
-            "visual_tokens": t["visual_tokens"], "text_tokens": prompt - media + completion, "prompt_tokens": prompt,
-            "completion_tokens": completion, "token_mismatches": t.get("token_mismatches", 0), "model_s": t["model_s"],
+    return {"steps": t.steps, "calls": dict(t.calls), "frames_decoded": t.frames_decoded,
+            "visual_tokens": t.visual_tokens, "text_tokens": prompt - media + completion, "prompt_tokens": prompt,
+            "completion_tokens": completion, "token_mismatches": t.token_mismatches, "model_s": t.model_s,
             "wall_s": round(wall_s, 3)}
 
 
@@ -384,8 +380,8 @@ def _run_locked(folder: RunFolder, samples, answer, *, concurrency, extractor, p
         trace.save(trace_file)
         wall = time.perf_counter() - t0
         return {**base, **score_trace(trace, sample, extractor), "error": trace.error,
-                "guessed": bool(trace.totals.get("guessed")), "retries": int(trace.totals.get("retries") or 0),
-                "totals": trace.totals, "cost": cost_of(trace, wall),
+                "guessed": trace.totals.guessed, "retries": trace.totals.retries,
+                "totals": asdict(trace.totals), "cost": cost_of(trace, wall),
                 "trace": str(trace_file.relative_to(folder.path)), "wall_s": round(wall, 3)}
 
     def write(record: dict) -> None:

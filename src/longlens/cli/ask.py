@@ -6,7 +6,7 @@ import json
 import time
 from pathlib import Path
 
-from longlens.agents.trace import Trace
+from longlens.agents.trace import Outcome, Stop, Trace
 from longlens.agents.zoom import AGENTS, ZoomAgent
 from longlens.cli._common import add_cache_options, cache_from, human_count
 from longlens.cli.backend_options import add_backend_options, add_zoom_options, backend_from, zoom_config_from
@@ -50,9 +50,16 @@ def step_line(step) -> str:
         line += f"  [model mistake: {step.error}]"
     if step.retries:
         line += f"  ({step.retries} failed tries retried; last: {step.retry_error})"
-    if step.note and ("stops" in step.note or "whole video" in step.note):
-        line += f"  ({step.note.split('; ')[-1]})"
+    if step.outcome == Outcome.ZOOM_STOPPED:
+        line += f"  (zooming stops: {STOPS.get(step.stop, 'no clip')})"
+    elif step.outcome == Outcome.WHOLE_VIDEO:
+        line += "  (no clip accepted: the whole video is shown as the slow clip)"
     return line
+
+
+STOPS = {Stop.NO_ACTION: "no answer and no interval", Stop.REVERSED: "the interval is reversed",
+         Stop.OUTSIDE: "the interval lies outside the video", Stop.TOO_SHORT: "the clip is too short",
+         Stop.OVERLAP: "the clip overlaps one already shown"}
 
 
 def answer_line(trace: Trace) -> str:
@@ -60,7 +67,7 @@ def answer_line(trace: Trace) -> str:
         line = f"answer: {trace.choice} ({trace.options[ord(trace.choice) - 65]})"
     else:
         line = f"answer: {trace.answer or '(none)'}"
-    if trace.totals.get("guessed"):
+    if trace.totals.guessed:
         line += f"  [a guess: {trace.backend} found no evidence for it]"
     return line
 
@@ -70,8 +77,8 @@ def report(trace: Trace) -> None:
         print(step_line(step))
     print(answer_line(trace))
     t = trace.totals
-    print(f"total: {t['steps']} steps, {t['frames_decoded']} frames decoded, "
-          f"{human_count(t['visual_tokens'])} visual tokens, {t['model_s']:.1f} s model, {t['wall_s']:.1f} s wall")
+    print(f"total: {t.steps} steps, {t.frames_decoded} frames decoded, "
+          f"{human_count(t.visual_tokens)} visual tokens, {t.model_s:.1f} s model, {t.wall_s:.1f} s wall")
 
 
 def run(args) -> int:
@@ -113,9 +120,10 @@ def run_navigate(args) -> int:
             print(f"error: {trace.error}")
         print(answer_line(trace))
         t = trace.totals
-        print(f"total: {t['rounds']} rounds, {t['caption_made']} captions made, {t['caption_reused']} reused, "
-              f"{t['videoqa']} video_qa, {t['invalid']} invalid; reasoning {t['reasoning_s']:.1f} s, "
-              f"caption {t['caption_s']:.1f} s, video_qa {t['videoqa_s']:.1f} s, {t['wall_s']:.1f} s wall")
+        calls, secs = t.calls, t.role_s
+        print(f"total: {t.steps} rounds, {calls.get('caption', 0)} captions made, {t.caption_reused} reused, "
+              f"{calls.get('videoqa', 0)} video_qa, {t.errors} invalid; reasoning {secs.get('reasoning', 0):.1f} s, "
+              f"caption {secs.get('caption', 0):.1f} s, video_qa {secs.get('videoqa', 0):.1f} s, {t.wall_s:.1f} s wall")
         print(f"trace: {path}")
     return 0
 

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from longlens.agents.navigate.actions import Call, first_tag, parse_call, parse_turn
 from longlens.agents.navigate.captions import CaptionSettings, CaptionTree
-from longlens.agents.trace import Step, Trace, totals
+from longlens.agents.trace import Outcome, Step, Trace, totals
 from longlens.agents.zoom.actions import parse_choice
 from longlens.backends.base import Backend, BackendError, GenConfig
 from longlens.prompts.messages import Message
@@ -167,24 +167,25 @@ class NavigateAgent:
                         observation, tool = self._run_call(tree, call, role_s, calls)
                     except BackendError as exc:
                         error = f"{call.name} failed at round {r}: {exc}"
-                        steps.append(replace(step, error=error))
+                        steps.append(replace(step, error=error, outcome=Outcome.FAILED))
                         break
                     if call.name == "get_caption" and len(call.ids) == 3:
                         seen_leaves.add(",".join(map(str, call.ids)))
                     messages += [Message.text("assistant", text), observation]
-                    steps.append(replace(step, tool=tool))
+                    steps.append(replace(step, tool=tool, outcome=Outcome.TOOL_RAN))
                     new_from = len(messages) - 1
                     retries = 0
                     continue
             # an invalid turn: retry (bounded) or feed back
             if c.on_invalid == "retry" and retries < c.max_retries and feedback != profile.think_first:
                 retries += 1
-                steps.append(replace(step, note=f"re-asked (retry {retries} of {c.max_retries})"))
+                steps.append(replace(step, note=f"re-asked (retry {retries} of {c.max_retries})",
+                                     outcome=Outcome.RE_ASKED))
                 new_from = len(messages)
                 continue
             retries = 0
             messages += [Message.text("assistant", text), Message.text("user", feedback)]
-            steps.append(replace(step, note="fed back: " + feedback))
+            steps.append(replace(step, note="fed back: " + feedback, outcome=Outcome.FED_BACK))
             new_from = len(messages) - 1
         return self._trace(info, question, options, steps, answer, t0, role_s, calls, tree, error=error)
 
@@ -200,8 +201,8 @@ class NavigateAgent:
             calls["caption_reused" if hit else "caption_made"] += 1
             shown = tree.shown(cap)
             obs = caption_observation(profile, node.id, node.first_s, node.last_s, shown)
-            return obs, {"name": call.name, "node": node.key, "role": "caption", "cache": "hit" if hit else "miss",
-                         "latency_s": round(dt, 4), "result": shown}
+            return obs, {"name": call.name, "ids": list(node.id), "node": node.key, "role": "caption",
+                         "cache": "hit" if hit else "miss", "latency_s": round(dt, 4), "result": shown}
         if self.videoqa is None:
             raise BackendError("video_qa was called but no video_qa backend is configured (--videoqa-url)")
         t0 = time.perf_counter()
@@ -214,8 +215,8 @@ class NavigateAgent:
         role_s["videoqa"] += completion.latency_s
         calls["videoqa"] += 1
         answer = first_tag(completion.text, "answer")
-        tool = {"name": call.name, "node": node.key, "query": call.query, "role": "videoqa", "cache": None,
-                "latency_s": round(dt, 4), "reply": completion.text}
+        tool = {"name": call.name, "ids": list(node.id), "node": node.key, "query": call.query, "role": "videoqa",
+                "cache": None, "latency_s": round(dt, 4), "reply": completion.text}
         if completion.retries:
             tool.update(retries=completion.retries, retry_error=completion.retry_error)
         if answer is None:
@@ -226,11 +227,10 @@ class NavigateAgent:
 
     # ------------------------------------------------------------------ trace
     def _trace(self, info, question, options, steps, answer, t0, role_s, calls, tree, *, error=None) -> Trace:
-        t = totals(steps, time.perf_counter() - t0)
-        t |= {"rounds": len(steps), "reasoning_s": t["model_s"], "caption_s": round(role_s["caption"], 3),
-              "videoqa_s": round(role_s["videoqa"], 3), **calls,
-              "invalid": sum(1 for s in steps if s.error)}
-        t["model_s"] = round(t["reasoning_s"] + t["caption_s"] + t["videoqa_s"], 3)
+        t = totals(steps, time.perf_counter() - t0,
+                   calls={"reasoning": len(steps), "caption": calls["caption_made"], "videoqa": calls["videoqa"]},
+                   role_s={"reasoning": sum(s.latency_s for s in steps), **role_s},
+                   caption_reused=calls["caption_reused"])
         cfg = asdict(self.config)
         cfg["gen"]["stop"] = list(cfg["gen"]["stop"])
         cfg["videoqa_gen"]["stop"] = list(cfg["videoqa_gen"]["stop"])

@@ -26,8 +26,9 @@ import time
 from collections import OrderedDict
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import NamedTuple
 
-from longlens.agents.trace import Step, Trace, totals
+from longlens.agents.trace import Outcome, Step, Stop, Trace, totals
 from longlens.agents.zoom.actions import INTERVAL_RULES, Answer, Malformed, Zoom, parse_action
 from longlens.backends.base import Backend, GenConfig
 from longlens.prompts import ClipView, Text, Video, format_question, load_profile, zoom_messages
@@ -60,26 +61,27 @@ class IntervalPolicy:
     whole_video_fallback: bool = True
     """At the forced step with no clip accepted, show the whole video as the slow clip."""
 
-    def apply(
-        self, start: float, end: float, duration_s: float, accepted: list[tuple[float, float]]
-    ) -> tuple[tuple[float, float] | None, str, str | None]:
-        """(clip or None to stop zooming, what was done, the model's mistake if any)."""
+    def apply(self, start: float, end: float, duration_s: float, accepted: list[tuple[float, float]]) -> ClipDecision:
+        """What becomes of an asked [start, end]: a clip, or zooming stops (and why)."""
         error = None
         if end < start:
             if not self.swap_reversed:
-                return None, "reversed interval: zooming stops", f"reversed interval [{start:g}, {end:g}]"
+                return ClipDecision(None, "reversed interval: zooming stops", f"reversed interval [{start:g}, {end:g}]",
+                                    Stop.REVERSED)
             error = f"reversed interval [{start:g}, {end:g}]; read as [{end:g}, {start:g}]"
             start, end = end, start
         if self.reject_outside and (start > duration_s or end < 0):
             outside = f"interval [{start:g}, {end:g}] lies outside the video [0, {duration_s:.0f}]"
-            return None, "outside the video: zooming stops", (f"{error}; " if error else "") + outside
+            return ClipDecision(None, "outside the video: zooming stops", (f"{error}; " if error else "") + outside,
+                                Stop.OUTSIDE)
         s = max(start - self.pad_s, 0.0)
         e = min(end + self.pad_s, float(int(duration_s)))
         notes = [f"asked [{start:g}, {end:g}]"]
         if self.pad_s:
             notes.append(f"padded to [{s:g}, {e:g}]")
         if e - s < self.min_span_s:
-            return None, "; ".join([*notes, f"shorter than {self.min_span_s:g} s: zooming stops"]), error
+            return ClipDecision(None, "; ".join([*notes, f"shorter than {self.min_span_s:g} s: zooming stops"]), error,
+                                Stop.TOO_SHORT)
         if self.widen_to_s is not None:
             span = min(self.widen_to_s, duration_s * self.widen_fraction)
             if e - s < span:
@@ -89,8 +91,21 @@ class IntervalPolicy:
         for c in accepted:
             if iou((s, e), c) > self.max_overlap:
                 notes.append(f"overlaps [{c[0]:g}, {c[1]:g}] (IoU {iou((s, e), c):.2f}): zooming stops")
-                return None, "; ".join(notes), error
-        return (s, e), "; ".join(notes), error
+                return ClipDecision(None, "; ".join(notes), error, Stop.OVERLAP)
+        return ClipDecision((s, e), "; ".join(notes), error, None)
+
+
+class ClipDecision(NamedTuple):
+    """What `IntervalPolicy.apply` made of an asked interval."""
+
+    clip: tuple[float, float] | None
+    """The slow clip, or None: zooming stops."""
+    note: str
+    """What was done, for people."""
+    error: str | None
+    """The model's mistake, if any."""
+    stop: Stop | None
+    """Why zooming stops (None when there is a clip)."""
 
 
 @dataclass(frozen=True)
@@ -331,19 +346,23 @@ class ZoomAgent:
                 steps.append(step)
                 return self._trace(info, question, options, steps, action, t0)
             if isinstance(action, Malformed):
-                steps.append(replace(step, note="no usable action: the next step is forced to answer"))
+                steps.append(replace(step, note="no usable action: the next step is forced to answer",
+                                     outcome=Outcome.ZOOM_STOPPED, stop=Stop.NO_ACTION))
                 break
             accepted = [(cl.start_s, cl.end_s) for cl in clips]
-            clip, note, mistake = c.policy.apply(action.start_s, action.end_s, duration, accepted)
-            error = "; ".join(e for e in (step.error, mistake) if e) or None
-            if clip is None:
-                steps.append(replace(step, note=note, error=error))
+            decision = c.policy.apply(action.start_s, action.end_s, duration, accepted)
+            error = "; ".join(e for e in (step.error, decision.error) if e) or None
+            if decision.clip is None:
+                steps.append(replace(step, note=decision.note, error=error, outcome=Outcome.ZOOM_STOPPED,
+                                     stop=decision.stop))
                 break
+            clip = decision.clip
             view = self._clip(info, *clip)
             fresh.add(id(view.frames))
             clips.append(view)
             clips.sort(key=lambda v: (v.start_s, v.end_s))
-            steps.append(replace(step, note=note, error=error, clip_added=[clip[0], clip[1]]))
+            steps.append(replace(step, note=decision.note, error=error, clip_added=[clip[0], clip[1]],
+                                 outcome=Outcome.CLIP_ADDED))
 
         # the forced answer step
         note = None
@@ -358,7 +377,7 @@ class ZoomAgent:
         step, action = self._step(len(steps) + 1, messages, letters, decoded, tokens)
         if isinstance(action, Zoom):
             step = replace(step, error="asked to zoom at the forced answer step; no answer recorded")
-        steps.append(replace(step, note=note) if note else step)
+        steps.append(replace(step, note=note, outcome=Outcome.WHOLE_VIDEO) if note else step)
         return self._trace(info, question, options, steps, action if isinstance(action, Answer) else None, t0)
 
     def _step(self, index, messages, letters, decoded, tokens, intervals="lenient"):

@@ -232,7 +232,7 @@ class NavigateRoller:
         r = trajectory_reward(trace, row.answer, row.truth, tree, options=row.options, weights=self.weights,
                               gap_s=self.gap_s, charge_ancestors=self.charge_ancestors)
         metrics = {"answered": float(r.answered), "correct": r.answer, "location": r.location, "repeat": r.repeat,
-                   "rounds": float(len(trace.steps)), "invalid": float(trace.totals["invalid"]), "failed": 0.0,
+                   "rounds": float(len(trace.steps)), "invalid": float(trace.totals.errors), "failed": 0.0,
                    "context_full": float(policy.failed)}
         return NavigateRollout(row.id, trace, r, r.total, metrics=metrics)
 

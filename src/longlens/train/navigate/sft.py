@@ -60,15 +60,10 @@ def from_trace(trace: Trace, id: str, *, train_invalid_turns: bool = False) -> T
     if trace.agent != "navigate":
         raise LongLensError(f"{id}: a {trace.agent!r} trace; navigate SFT reads navigate runs")
     msgs, train = [], []
-    for step in trace.steps:
-        for ref in step.prompt:
-            msgs.append((ref["role"], "".join(p.get("text", "") for p in ref["content"] if p["type"] == "text")))
-            train.append(False)
-        retried = (step.note or "").startswith("re-asked")
-        failed = trace.error is not None and step.error == trace.error  # a tool failure ended the question
-        if not (retried or failed):
-            msgs.append(("assistant", step.completion))
-            train.append(step.error is None or train_invalid_turns)
+    for step in trace.steps:  # the conversation is the steps' messages, one after the other
+        for m in step.to_messages():
+            msgs.append((m["role"], m["content"]))
+            train.append(m["role"] == "assistant" and (step.error is None or train_invalid_turns))
     return Trajectory(id, tuple(msgs), tuple(train), source=f"trace:{trace.backend}")
 
 
