@@ -35,20 +35,36 @@ def world(tmp_path_factory):
     return root
 
 
+TRL_SMALL = dict(max_completion_length=12, num_generations=2, per_device_train_batch_size=2,
+                 gradient_accumulation_steps=1, max_steps=2, learning_rate=1e-2, weight_decay=0.0,
+                 activation_checkpointing=False, save_strategy="no")
+
+
 def config(world, **kw) -> ZoomGRPOConfig:
+    """A small run; keyword settings go to the recipe or, for TRL's fields, to its `trl` mapping."""
+    import dataclasses
+
+    ours = {f.name for f in dataclasses.fields(ZoomGRPOConfig)}
     base = dict(model_path=str(world / "tiny"), rows=str(world / "rows.jsonl"), videos=str(world / "videos"),
-                output_dir=str(world / "out"), max_completion_length=12, num_generations=2,
-                per_device_train_batch_size=2, gradient_accumulation_steps=1, max_steps=2, learning_rate=1e-2,
-                weight_decay=0.0, gradient_checkpointing=False, save_strategy="no", **SMALL)
-    base.update(kw)
-    return ZoomGRPOConfig(**base)
+                output_dir=str(world / "out"), **SMALL)
+    trl = dict(TRL_SMALL)
+    for k, v in kw.items():
+        (base if k in ours else trl)[k] = v
+    return ZoomGRPOConfig(**base, trl=trl)
 
 
 def _varied_rewards(monkeypatch):
-    """A random model never zooms well or answers right: score its replies by length so groups differ and the
+    """A random model never zooms well or answers right: score its replies in turn so groups differ and the
     advantages are not all zero (the scorers themselves are tested in test_rewards.py)."""
-    monkeypatch.setattr(rollout, "zoom_reward", lambda c, *a, **k: float(len(c) % 3 == 0))
-    monkeypatch.setattr(rollout, "answer_reward", lambda trace, *a, **k: float(len(trace.steps[-1].completion) % 2))
+    import itertools
+
+    counters = {}  # per part (the clips shown) and for answers: 1, 0, 1, ... so each group of two rollouts differs
+
+    def turn(key) -> float:
+        return float(next(counters.setdefault(key, itertools.count())) % 2 == 0)
+
+    monkeypatch.setattr(rollout, "zoom_reward", lambda c, truth, d=None, clips=(), **k: turn(len(clips)))
+    monkeypatch.setattr(rollout, "answer_reward", lambda trace, *a, **k: turn("answer"))
 
 
 def _train(world, cfg):
@@ -131,7 +147,7 @@ def test_missing_rows_and_videos_are_one_line_errors(world, tmp_path):
 
 
 @pytest.mark.parametrize("extra", [{"beta": 0.04}, {"num_iterations": 2, "gradient_accumulation_steps": 2},
-                                   {"loss_type": "grpo", "gradient_checkpointing": True}])
+                                   {"loss_type": "grpo", "activation_checkpointing": True}])
 def test_kl_old_logprobs_and_sequence_loss_paths(world, monkeypatch, extra):
     _varied_rewards(monkeypatch)
     summary, changed, names = _train(world, config(world, output_dir=str(world / "out4"), max_steps=3,
@@ -149,8 +165,8 @@ def test_train_grpo_from_the_cli(world, capsys):
     args = ["train", "grpo", "love-r1-grpo", "--set", f"model_path={world / 'tiny'}", "--set",
             f"rows={world / 'rows.jsonl'}", "--set", f"videos={world / 'videos'}", "--set", f"output_dir={out}"]
     small = [f"{k}={v}" for k, v in SMALL.items()] + [
-        "num_generations=2", "per_device_train_batch_size=2", "gradient_accumulation_steps=1", "max_steps=2",
-        "max_completion_length=8", "gradient_checkpointing=false", "save_strategy=no"]
+        "trl.num_generations=2", "trl.per_device_train_batch_size=2", "trl.gradient_accumulation_steps=1",
+        "trl.max_steps=2", "trl.max_completion_length=8", "trl.activation_checkpointing=false", "trl.save_strategy=no"]
     for item in small:
         args += ["--set", item]
     assert main(args) == 0
@@ -168,13 +184,24 @@ def test_shipped_configs_load():
     from longlens.train.config import SHIPPED, load_config, shipped
 
     assert "love-r1-grpo" in shipped()
-    cfg = load_config(ZoomGRPOConfig, "love-r1-grpo", ["learning_rate=2e-6", "bf16=true"])
-    assert cfg.learning_rate == 2e-6 and cfg.bf16 is True and cfg.num_generations == 8 and cfg.beta == 0.0
+    cfg = load_config(ZoomGRPOConfig, "love-r1-grpo", ["trl.learning_rate=2e-6", "trl.bf16=true"])
+    assert cfg.trl["learning_rate"] == 2e-6 and cfg.trl["bf16"] is True and cfg.trl["num_generations"] == 8
+    assert cfg.trl["beta"] == 0.0 and cfg.trl["per_device_train_batch_size"] == 1  # the YAML over TRL_DEFAULTS
     for name in ("zero2", "zero3", "zero3-offload"):
         acc = load_config_from_file(str(SHIPPED / "accelerate" / f"{name}.yaml"))
         assert acc.deepspeed_config["zero_stage"] == int(name[4])
     with pytest.raises(LongLensError, match="takes a number"):
-        load_config(ZoomGRPOConfig, None, ["learning_rate=fast"])
+        load_config(ZoomGRPOConfig, None, ["trl.learning_rate=fast"])
+    with pytest.raises(LongLensError, match="write it as trl.learning_rate"):
+        load_config(ZoomGRPOConfig, None, ["learning_rate=1e-6"])
+    with pytest.raises(LongLensError, match="did you mean trl.learning_rate"):
+        load_config(ZoomGRPOConfig, None, ["trl.learnin_rate=1e-6"])
+    with pytest.raises(LongLensError, match="reward_weights"):
+        from longlens.train.grpo_core import grpo_args
+
+        grpo_args(load_config(ZoomGRPOConfig, None, ["trl.reward_weights=[1.0]"]))
+    any_trl_field = load_config(ZoomGRPOConfig, None, ["trl.mask_truncated_completions=true"])  # no copy here
+    assert grpo_args(any_trl_field).mask_truncated_completions is True
 
 
 class FakeLLM:

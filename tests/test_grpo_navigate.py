@@ -42,9 +42,9 @@ END = "<|im_end|>"
 OPTIONS = ("SANDAL", "TABLE", "LAMP", "CHAIR")
 TRUTH = ((22.0, 27.0),)
 ROW = RLRow("q1", "v.mp4", "Which word is shown?", OPTIONS, "A", truth=TRUTH)
-SMALL = ["num_generations=2", "per_device_train_batch_size=2", "gradient_accumulation_steps=1", "max_steps=2",
-         "max_rounds=3", "max_completion_length=12", "learning_rate=1e-2", "gradient_checkpointing=false",
-         "save_strategy=no", "warmup_steps=0", "online_captions=true"]
+SMALL = ["trl.num_generations=2", "trl.per_device_train_batch_size=2", "trl.gradient_accumulation_steps=1",
+         "trl.max_steps=2", "max_rounds=3", "trl.max_completion_length=12", "trl.learning_rate=1e-2",
+         "trl.activation_checkpointing=false", "trl.save_strategy=no", "trl.warmup_steps=0", "online_captions=true"]
 
 
 def captioner(n: int = 10_000) -> ScriptedBackend:
@@ -244,13 +244,13 @@ def test_two_grpo_steps_move_the_policy(world, monkeypatch):
 
 def test_equal_rewards_give_no_update(world):
     """The random model scores 0 everywhere: every advantage is 0 and, without weight decay, nothing moves."""
-    summary, changed, _ = _train(world, config(world, "weight_decay=0.0", out="out-equal"))
+    summary, changed, _ = _train(world, config(world, "trl.weight_decay=0.0", out="out-equal"))
     assert summary["steps"] == 2 and changed == set()
 
 
 def test_a_batch_without_turns_trains_on_nothing(world, tmp_path):
     """Caption servers dead from the start: every rollout is masked with no tokens, the loss is a graph-keeping 0."""
-    cfg = config(world, "weight_decay=0.0", f"cache_dir={tmp_path / 'cache'}", out="out-empty")
+    cfg = config(world, "trl.weight_decay=0.0", f"cache_dir={tmp_path / 'cache'}", out="out-empty")
     model, tok = load_policy(cfg)
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
     summary = run_navigate_grpo(cfg, model=model, tokenizer=tok, caption=captioner(0))
@@ -262,12 +262,15 @@ def test_a_batch_without_turns_trains_on_nothing(world, tmp_path):
 # ---------------------------------------------------------------- config and errors
 def test_the_shipped_config_has_the_reference_values():
     cfg = load_config(NavigateGRPOConfig, "longvideo-r1-grpo")
-    assert (cfg.num_generations, cfg.learning_rate, cfg.beta, cfg.epsilon, cfg.weight_decay) == (16, 1e-6, 1e-4,
-                                                                                                 0.2, 0.01)
-    assert (cfg.max_rounds, cfg.temperature, cfg.top_p, cfg.num_train_epochs, cfg.warmup_steps) == (16, 1.0, 1.0,
-                                                                                                   2.0, 10.0)
-    assert cfg.stop == ("</tool>", "</answer>") and cfg.max_context_tokens == 20480 and cfg.loss_type == "bnpo"
-    nav = cfg.navigate_config()
+    t = cfg.trl
+    assert (t["num_generations"], t["learning_rate"], t["beta"], t["epsilon"], t["weight_decay"]) == (16, 1e-6, 1e-4,
+                                                                                                      0.2, 0.01)
+    assert (cfg.max_rounds, t["temperature"], t["top_p"], t["num_train_epochs"], t["warmup_steps"]) == (16, 1.0, 1.0,
+                                                                                                       2.0, 10.0)
+    assert cfg.stop == ("</tool>", "</answer>") and cfg.max_context_tokens == 20480 and t["loss_type"] == "bnpo"
+    from longlens.train.grpo_core import grpo_args
+
+    nav = cfg.navigate_config(grpo_args(cfg))
     assert nav.max_rounds == 16 and not nav.last_round_message and nav.gen.stop == cfg.stop
     assert nav.gen.top_k is None and nav.gen.max_new_tokens == 8192
     assert NavigateGRPOConfig() == cfg  # the YAML states the defaults

@@ -49,8 +49,13 @@ torch.set_num_threads(1)
 OPTIONS = ("SANDAL", "TABLE", "LAMP", "CHAIR")
 TARGET = "I get the answer.\n\nThe sign reads SANDAL. \\boxed{A}"
 SMALL = dict(fast_frames=16, fast_budget=4 * 28 * 28, slow_budget=16 * 28 * 28, slow_frames=(4, 4, 4))
-FAST = dict(gradient_accumulation_steps=1, max_steps=2, gradient_checkpointing=False, warmup_ratio=0.0,
-            learning_rate=1e-3)
+FAST_TRL = dict(gradient_accumulation_steps=1, max_steps=2, activation_checkpointing=False, warmup_steps=0.0,
+                learning_rate=1e-3)
+
+
+def fast(**trl) -> dict:
+    """Two quick optimiser steps (TRL's SFTConfig fields, `trl` over them)."""
+    return {"trl": {**FAST_TRL, **trl}}
 
 
 @pytest.fixture(scope="module")
@@ -231,7 +236,7 @@ def test_stage2_two_steps_train_the_vision_tower_only_when_asked(tiny_dir, video
     for freeze in (False, True):
         out = tmp_path / f"out-{freeze}"
         summary = run_zoom_sft(ZoomSFTConfig(model_path=str(tiny_dir), train_file=str(rows), output_dir=str(out),
-                                             freeze_vision=freeze, **SMALL, **FAST))
+                                             freeze_vision=freeze, **SMALL, **fast()))
         assert summary["steps"] == 2 and math.isfinite(summary["last_loss"]) and summary["skipped"] == {}
         after = load_file(out / "model.safetensors")
         assert after.keys() == before.keys()
@@ -256,7 +261,7 @@ def test_stage1_batch_of_two_from_reference_items(tiny_dir, video, tmp_path):
                                                               ("Describe it.", "Shapes.", ())]
     summary = run_zoom_sft(ZoomSFTConfig(model_path=str(tiny_dir), train_file=str(path), output_dir=str(tmp_path / "o"),
                                          stage=1, video_root=str(video.parent), loss="all",
-                                         per_device_train_batch_size=2, **SMALL, **FAST))
+                                         **SMALL, **fast(per_device_train_batch_size=2)))
     assert summary["steps"] == 2 and math.isfinite(summary["last_loss"])
 
 
@@ -380,8 +385,8 @@ def test_navigate_two_steps(text_dir, run_dir, tmp_path, mode):
     lf.write_text("".join(json.dumps(d) + "\n" for d in alpaca()))
     out = tmp_path / "out"
     summary = run_navigate_sft(NavigateSFTConfig(model_path=str(text_dir), data=(str(run_dir[0]), str(lf)),
-                                                 output_dir=str(out), mode=mode, per_device_train_batch_size=2,
-                                                 **FAST))
+                                                 output_dir=str(out), mode=mode,
+                                                 **fast(per_device_train_batch_size=2)))
     assert summary["trajectories"] == 3 and summary["steps"] == 2 and math.isfinite(summary["last_loss"])
     assert summary["samples"] == (5 if mode == "per_turn" else 3)
     before, after = load_file(text_dir / "model.safetensors"), load_file(out / "model.safetensors")

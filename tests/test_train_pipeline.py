@@ -56,8 +56,9 @@ def test_data_to_sft_to_grpo_to_ask(suite, tmp_path, capsys):
 
     stage2 = tmp_path / "stage2"
     assert main(["train", "sft", "love-r1-sft-stage2", *_set([
-        f"model_path={tiny}", f"train_file={kept}", f"video_root={suite}", f"output_dir={stage2}", "max_steps=2",
-        "slow_frames=[4,4,4]", "gradient_accumulation_steps=1", "gradient_checkpointing=false", *FRAMES])]) == 0
+        f"model_path={tiny}", f"train_file={kept}", f"video_root={suite}", f"output_dir={stage2}", "trl.max_steps=2",
+        "slow_frames=[4,4,4]", "trl.gradient_accumulation_steps=1", "trl.activation_checkpointing=false",
+        *FRAMES])]) == 0
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert summary["steps"] == 2 and summary["last_loss"] > 0
     assert (stage2 / "model.safetensors").is_file() and (stage2 / "longlens-config.yaml").is_file()
@@ -76,9 +77,10 @@ def test_data_to_sft_to_grpo_to_ask(suite, tmp_path, capsys):
 
     final = tmp_path / "grpo"
     assert main(["train", "grpo", "love-r1-grpo", *_set([
-        f"model_path={stage2}", f"rows={rl}", f"videos={suite}", f"output_dir={final}", "max_steps=2",
-        "num_generations=2", "per_device_train_batch_size=2", "gradient_accumulation_steps=1",
-        "max_completion_length=8", "slow_frames=4", "gradient_checkpointing=false", "save_strategy=no", *FRAMES])]) == 0
+        f"model_path={stage2}", f"rows={rl}", f"videos={suite}", f"output_dir={final}", "trl.max_steps=2",
+        "trl.num_generations=2", "trl.per_device_train_batch_size=2", "trl.gradient_accumulation_steps=1",
+        "trl.max_completion_length=8", "slow_frames=4", "trl.activation_checkpointing=false", "trl.save_strategy=no",
+        *FRAMES])]) == 0
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert summary["steps"] == 2 and (final / "model.safetensors").is_file()
 
@@ -109,8 +111,9 @@ def test_navigate_pipeline_eval_sft_rows_grpo_ask(suite, tmp_path, capsys):
 
         sft = tmp_path / "nav-sft"
         assert main(["train", "sft-navigate", "longvideo-r1-sft", *_set([
-            f"model_path={text}", f"data=[{run}]", f"output_dir={sft}", "max_steps=2",
-            "per_device_train_batch_size=2", "gradient_accumulation_steps=1", "gradient_checkpointing=false"])]) == 0
+            f"model_path={text}", f"data=[{run}]", f"output_dir={sft}", "trl.max_steps=2",
+            "trl.per_device_train_batch_size=2", "trl.gradient_accumulation_steps=1",
+            "trl.activation_checkpointing=false"])]) == 0
         summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
         assert summary["trajectories"] == len(letters) and summary["steps"] == 2
 
@@ -121,9 +124,9 @@ def test_navigate_pipeline_eval_sft_rows_grpo_ask(suite, tmp_path, capsys):
         final = tmp_path / "nav-grpo"
         assert main(["train", "grpo-navigate", "longvideo-r1-grpo", *_set([
             f"model_path={sft}", f"rows={rows}", f"videos={suite}", f"output_dir={final}", f"caption_url={server.url}",
-            "num_generations=2", "per_device_train_batch_size=2", "gradient_accumulation_steps=1", "max_steps=2",
-            "max_rounds=2", "max_completion_length=8", "gradient_checkpointing=false", "save_strategy=no",
-            "warmup_steps=0"])]) == 0
+            "trl.num_generations=2", "trl.per_device_train_batch_size=2", "trl.gradient_accumulation_steps=1",
+            "trl.max_steps=2", "max_rounds=2", "trl.max_completion_length=8", "trl.activation_checkpointing=false",
+            "trl.save_strategy=no", "trl.warmup_steps=0"])]) == 0
         summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
         assert summary["steps"] == 2 and (final / "model.safetensors").is_file()
 

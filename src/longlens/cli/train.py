@@ -41,7 +41,8 @@ def add_parser(sub, name):
         r = recipes.add_parser(recipe, help=help_text, description=help_text)
         r.add_argument("config", nargs="?", help="a YAML file or a shipped config name (see `longlens train list`)")
         r.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                       help="override one setting (repeatable), e.g. --set learning_rate=1e-6")
+                       help="override one setting (repeatable), e.g. --set slow_frames=16; TRL's settings "
+                            "under trl.: --set trl.learning_rate=1e-6")
         r.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
     return p
 

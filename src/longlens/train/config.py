@@ -1,14 +1,22 @@
 """Recipe configs: a YAML file of ``field: value`` lines, then ``key=value`` overrides, into a recipe dataclass.
 
-Every key must be a field of the recipe (a typo is an error naming the known fields); values are read as
-YAML scalars (``lr=1e-6``, ``bf16=true``, ``deepspeed=null``) and checked against the field's default type.
-Recipes shipped with the package live in ``train/configs`` and are named without ``.yaml``
-(`longlens train grpo love-r1-grpo`). Relative paths inside a config are relative to the working folder.
+A recipe holds only its own settings (paths, frames, the agent's loop, reward weights). TRL's optimisation
+settings pass through whole in the ``trl:`` mapping to TRL's own config class (`GRPOConfig` or `SFTConfig`,
+named by the recipe's ``TRL`` attribute), over the reference's values the recipe states (``TRL_DEFAULTS``):
+any TRL option works without a copy here (``--set trl.learning_rate=2e-6``, ``--set trl.save_steps=50``).
+
+Every key must be a field of the recipe, or of TRL's config after ``trl.`` (a typo is an error naming the known
+fields, and TRL's version); values are read as YAML scalars (``1e-6``, ``true``, ``null``) and checked against
+the field's default type. Recipes shipped with the package live in ``train/configs`` and are named without
+``.yaml`` (`longlens train grpo love-r1-grpo`). Relative paths inside a config are relative to the working folder.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import difflib
+import functools
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -53,12 +61,82 @@ def _value(text: str) -> Any:
         return text
 
 
+@functools.cache
+def trl_fields(name: str) -> dict[str, Any] | None:
+    """The fields of TRL's config class `name` with their defaults; None when TRL is not installed."""
+    try:
+        from longlens._torchvision_shim import install
+
+        install()
+        import trl
+    except ImportError:
+        return None
+    cls = getattr(trl, name)
+    return {f.name: None if f.default is dataclasses.MISSING else f.default for f in dataclasses.fields(cls)}
+
+
+def with_trl(config, defaults: Mapping[str, Any]) -> None:
+    """Set `config.trl` to the recipe's TRL `defaults` with the config's own ``trl`` entries over them."""
+    object.__setattr__(config, "trl", {**defaults, **dict(config.trl or {})})
+
+
+def trl_args(config, cls_name: str, fixed: dict, what: str):
+    """TRL's config class `cls_name` from a recipe's `config.trl` over what the recipe needs (`fixed`), CPU runs
+    with ``use_cpu`` and float32 (``bf16`` None: bf16 on a GPU). TRL's own checks become one line."""
+    from longlens._torchvision_shim import install
+
+    install()
+    trl = require("trl", "train", what)
+    torch = require("torch", "train", what)
+    cuda = torch.cuda.is_available()
+    kw = {"output_dir": config.output_dir, "use_cpu": not cuda, **fixed, **config.trl}
+    if kw.get("bf16") is None:
+        kw["bf16"] = cuda
+    try:
+        return getattr(trl, cls_name)(**kw)
+    except (TypeError, ValueError) as exc:  # e.g. the batch does not split into groups of num_generations
+        raise LongLensError(f"{what} settings (TRL {trl.__version__} {cls_name}): {str(exc).splitlines()[0]}") from exc
+
+
+def _trl_version() -> str:
+    import trl
+
+    return trl.__version__
+
+
+def _check_trl(cls, key: str, value: Any, where: str, raw: str | None = None) -> Any:
+    known = trl_fields(cls.TRL)
+    if known is None:  # without TRL nothing can train; the value is checked when TRL builds its config
+        return value
+    if key not in known:
+        close = difflib.get_close_matches(key, known, n=3)
+        hint = f"; did you mean {', '.join('trl.' + c for c in close)}?" if close else ""
+        raise LongLensError(f"{where}: trl.{key} is not a field of TRL's {cls.TRL} (TRL {_trl_version()}){hint}")
+    default = known[key]
+    if isinstance(default, str) and raw is not None:
+        return raw  # --set trl.save_strategy=no stays the word "no"
+    if isinstance(default, float) and isinstance(value, str):
+        try:
+            return float(value)  # YAML reads 1e-6 (no dot) as a string
+        except ValueError:
+            raise LongLensError(f"{where}: trl.{key} takes a number, got {value!r}") from None
+    return value  # TRL's own config checks the rest when the recipe builds it
+
+
 def _check(cls, key: str, value: Any, where: str, raw: str | None = None) -> Any:
     known = {f.name: f for f in dataclasses.fields(cls)}
     if key not in known:
+        trl_known = trl_fields(cls.TRL) if hasattr(cls, "TRL") else None
+        if trl_known and key in trl_known:
+            raise LongLensError(f"{where}: {key} is a setting of TRL's {cls.TRL}: write it as trl.{key} "
+                                f"(--set trl.{key}=..., or under trl: in the YAML)")
         raise LongLensError(f"{where}: {key!r} is not a setting of {cls.__name__}; known: {', '.join(known)}")
     f = known[key]
     default = f.default if f.default is not dataclasses.MISSING else None
+    return _coerce(key, default, value, where, raw)
+
+
+def _coerce(key: str, default: Any, value: Any, where: str, raw: str | None) -> Any:
     if isinstance(default, str) and raw is not None:
         return raw  # --set save_strategy=no stays the word "no" (YAML would read a boolean)
     if value is None or default is None:
@@ -75,7 +153,8 @@ def _check(cls, key: str, value: Any, where: str, raw: str | None = None) -> Any
     if isinstance(default, tuple) and isinstance(value, list):
         return tuple(value)
     if isinstance(default, int | float | str) and not isinstance(value, type(default)):
-        raise LongLensError(f"{where}: {key} takes a {type(default).__name__}, got {value!r}")
+        name = type(default).__name__
+        raise LongLensError(f"{where}: {key} takes {'an' if name[0] in 'aeiou' else 'a'} {name}, got {value!r}")
     return value
 
 
@@ -85,12 +164,21 @@ def load_config(cls, name: str | None = None, overrides: list[str] = ()):
     if name:
         path = config_path(name)
         for key, value in _read_yaml(path).items():
-            values[key] = _check(cls, str(key), value, str(path))
+            if key == "trl" and hasattr(cls, "TRL"):
+                if not isinstance(value, Mapping):
+                    raise LongLensError(f"{path}: trl: is a mapping of TRL {cls.TRL} fields")
+                values["trl"] = {str(k): _check_trl(cls, str(k), v, str(path)) for k, v in value.items()}
+            else:
+                values[key] = _check(cls, str(key), value, str(path))
     for item in overrides:
         key, sep, text = item.partition("=")
-        if not sep or not key.strip():
+        key = key.strip()
+        if not sep or not key:
             raise LongLensError(f"--set {item!r}: write key=value")
-        values[key.strip()] = _check(cls, key.strip(), _value(text), "--set", text)
+        if key.startswith("trl.") and hasattr(cls, "TRL"):
+            values.setdefault("trl", {})[key[4:]] = _check_trl(cls, key[4:], _value(text), "--set", text)
+        else:
+            values[key] = _check(cls, key, _value(text), "--set", text)
     required = [f.name for f in dataclasses.fields(cls) if f.default is dataclasses.MISSING
                 and f.default_factory is dataclasses.MISSING and f.name not in values]
     if required:

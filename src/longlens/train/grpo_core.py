@@ -23,12 +23,14 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from longlens._imports import require
+from longlens.backends.base import DEFAULT_GEN, Backend, BackendError, Completion, GenConfig
 from longlens.data.rows import RLRow, read_jsonl
 from longlens.errors import LongLensError
+from longlens.train.config import trl_args
 
 IM_END = "<|im_end|>"
 """The token that ends a Qwen chat turn: appended to an agent's reply that ended there, so it is trained on."""
@@ -112,27 +114,49 @@ def seed_for(base: int, generation: int, index: int) -> int:
     return ((base * 1_000_003 + generation) * 65_537 + index) % 2**31
 
 
-TRL_FIELDS = ("num_generations", "per_device_train_batch_size", "gradient_accumulation_steps", "learning_rate",
-              "lr_scheduler_type", "warmup_steps", "weight_decay", "max_grad_norm", "beta", "epsilon", "epsilon_high",
-              "loss_type", "num_iterations", "num_train_epochs", "max_steps", "seed", "gradient_checkpointing",
-              "deepspeed", "logging_steps", "save_steps", "save_strategy", "report_to", "temperature", "top_k",
-              "top_p", "max_completion_length", "use_vllm", "vllm_gpu_memory_utilization",
-              "vllm_tensor_parallel_size", "vllm_max_model_length")
+class RolloutBackend(Backend):
+    """The policy as one rollout sees it: every call samples with its own seed drawn from the rollout's
+    (`seed_for(seed, call, 0)`, so two steps never replay one random stream), with `gen` when given (else the
+    caller's settings); keeps each call's messages and completion, and notes whether the policy failed."""
+
+    name = "rollout"
+
+    def __init__(self, backend: Backend, seed: int | None, gen: GenConfig | None = None):
+        self.backend = backend
+        self.seed = seed
+        self.gen = gen
+        self.calls: list[tuple[tuple, Completion]] = []
+        self.failed = False
+        self.model = getattr(backend, "model", None)
+
+    def generate(self, messages, gen: GenConfig = DEFAULT_GEN) -> Completion:
+        seed = None if self.seed is None else seed_for(self.seed, len(self.calls), 0)
+        try:
+            completion = self.backend.generate(messages, replace(self.gen or gen, seed=seed))
+        except BackendError:
+            self.failed = True
+            raise
+        self.calls.append((tuple(messages), completion))
+        return completion
+
+    def describe(self) -> str:
+        return self.backend.describe()
+
+    @property
+    def frame_factor(self):
+        return getattr(self.backend, "frame_factor", None)
 
 
 def grpo_args(config):
-    """TRL's GRPOConfig from a recipe's config (CPU runs get ``use_cpu`` and float32)."""
-    trl = require("trl", "train", "GRPO training")
-    torch = require("torch", "train", "GRPO training")
-    cuda = torch.cuda.is_available()
-    kw = {k: getattr(config, k) for k in TRL_FIELDS}
-    kw.update(output_dir=config.output_dir, bf16=cuda if config.bf16 is None else config.bf16,
-              use_cpu=not cuda, remove_unused_columns=False, save_only_model=False, vllm_mode="colocate",
-              gradient_checkpointing_kwargs={"use_reentrant": False} if config.gradient_checkpointing else None)
-    try:
-        return trl.GRPOConfig(**kw)
-    except ValueError as exc:  # e.g. the batch does not split into groups of num_generations
-        raise LongLensError(f"GRPO settings: {str(exc).splitlines()[0]}") from exc
+    """TRL's GRPOConfig from a recipe's config. TRL's ``reward_weights`` would weigh reward functions TRL never
+    calls (the rollouts compute their rewards): a recipe's weights are its own fields."""
+    if "reward_weights" in config.trl:
+        raise LongLensError("trl.reward_weights: the rewards are computed by the rollouts; set the recipe's "
+                            "*_weight fields instead")
+    fixed = {"remove_unused_columns": False, "save_only_model": False, "vllm_mode": "colocate"}
+    if config.trl.get("activation_checkpointing") or config.trl.get("gradient_checkpointing"):
+        fixed["activation_checkpointing_kwargs"] = {"use_reentrant": False}
+    return trl_args(config, "GRPOConfig", fixed, "GRPO training")
 
 
 def read_rows(config) -> list[RLRow]:

@@ -7,6 +7,7 @@ from collections import Counter
 from pathlib import Path
 
 from longlens.errors import LongLensError
+from longlens.train.config import trl_args
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +32,8 @@ def _imports():
 
 
 def _load_kwargs(cfg, torch) -> dict:
-    bf16 = torch.cuda.is_available() if cfg.bf16 is None else cfg.bf16
+    bf16 = cfg.trl.get("bf16")
+    bf16 = torch.cuda.is_available() if bf16 is None else bf16
     kwargs = {"local_files_only": True, "dtype": torch.bfloat16 if bf16 else torch.float32}
     if cfg.attn_implementation:
         kwargs["attn_implementation"] = cfg.attn_implementation
@@ -83,24 +85,11 @@ def load_text_model(cfg):
 
 
 def sft_args(cfg, epochs: float):
-    """TRL's SFTConfig from our flat config: our collator's batches as they are (no preparation, no truncation)."""
-    torch, _ = _imports()
-    from trl import SFTConfig
-
-    bf16 = torch.cuda.is_available() if cfg.bf16 is None else cfg.bf16
-    return SFTConfig(
-        output_dir=cfg.output_dir, learning_rate=cfg.learning_rate, lr_scheduler_type=cfg.lr_scheduler_type,
-        warmup_steps=cfg.warmup_ratio, weight_decay=cfg.weight_decay,
-        per_device_train_batch_size=cfg.per_device_train_batch_size,
-        gradient_accumulation_steps=cfg.gradient_accumulation_steps, num_train_epochs=epochs,
-        max_steps=cfg.max_steps, max_grad_norm=cfg.max_grad_norm, bf16=bf16,
-        activation_checkpointing=cfg.gradient_checkpointing,
-        activation_checkpointing_kwargs={"use_reentrant": False},
-        deepspeed=cfg.deepspeed, dataloader_num_workers=cfg.dataloader_num_workers, seed=cfg.seed,
-        logging_steps=cfg.logging_steps, save_strategy="steps" if cfg.save_steps else "no",
-        save_steps=cfg.save_steps or 500, report_to=cfg.report_to, use_cpu=not torch.cuda.is_available(),
-        dataset_kwargs={"skip_prepare_dataset": True}, remove_unused_columns=False, max_length=None,
-    )
+    """TRL's SFTConfig from a recipe's `cfg.trl`: our collator's batches as they are (no preparation, no
+    truncation); `epochs` unless ``trl.num_train_epochs`` is set."""
+    fixed = {"num_train_epochs": epochs, "activation_checkpointing_kwargs": {"use_reentrant": False},
+             "dataset_kwargs": {"skip_prepare_dataset": True}, "remove_unused_columns": False, "max_length": None}
+    return trl_args(cfg, "SFTConfig", fixed, "SFT")
 
 
 def train(cfg, model, processing_class, dataset, collator, *, epochs: float, epoch_target=None,

@@ -27,23 +27,41 @@ the per-turn stop strings being the only turn end (here ``<|im_end|>`` also ends
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 from longlens._imports import require
 from longlens.agents.navigate import INVALID, VIDEOQA_RULES, NavigateConfig
 from longlens.agents.trace import Trace
-from longlens.backends.base import DEFAULT_GEN, Backend, BackendError, GenConfig
+from longlens.backends.base import Backend, GenConfig
 from longlens.data.rows import RLRow
 from longlens.errors import LongLensError
 from longlens.rewards import WEIGHTS, TrajectoryReward, trajectory_reward
-from longlens.train.grpo_core import IM_END, Item, Scored, grpo_args, read_rows, rollout_trainer, seed_for
+from longlens.train.config import with_trl
+from longlens.train.grpo_core import IM_END, Item, RolloutBackend, Scored, grpo_args, read_rows, rollout_trainer
+
+TRL_DEFAULTS = {
+    "temperature": 1.0, "top_k": 0, "top_p": 1.0, "max_completion_length": 8192,
+    "num_generations": 16, "per_device_train_batch_size": 1, "gradient_accumulation_steps": 32,
+    "learning_rate": 1e-6, "lr_scheduler_type": "constant_with_warmup", "warmup_steps": 10.0, "weight_decay": 0.01,
+    "max_grad_norm": 1.0, "beta": 1e-4, "epsilon": 0.2, "epsilon_high": None, "loss_type": "bnpo",
+    "num_iterations": 1, "num_train_epochs": 2.0, "max_steps": -1, "seed": 42, "activation_checkpointing": True,
+    "bf16": None, "use_vllm": False, "vllm_gpu_memory_utilization": 0.3, "vllm_tensor_parallel_size": 1,
+    "logging_steps": 1, "save_steps": 100, "save_strategy": "steps", "report_to": "none",
+}
+"""TRL `GRPOConfig` values of the reference RL run (longvideo-r1-spec §4.3 table): sampling at temperature 1 with
+top_k off (0: the reference's -1) and 8192 tokens a turn (max_action_length); 1 x 32 per device is 2 questions
+x 16 rollouts per step on one GPU (6 GPUs make the reference's 12 x 16); beta is kl_loss_coef with low_var_kl
+(= the k3 estimator); loss_type bnpo averages all tokens of the micro-batch (the reference's token-mean)."""
 
 
 @dataclass
 class NavigateGRPOConfig:
-    """`longlens train grpo-navigate` settings. Defaults: the reference RL run (longvideo-r1-spec §4.3 table)."""
+    """`longlens train grpo-navigate` settings: ours (defaults: the reference RL run, longvideo-r1-spec §4.3
+    table), and TRL's `GRPOConfig` in `trl`."""
 
+    TRL: ClassVar[str] = "GRPOConfig"
     model_path: str = ""
     """The SFT checkpoint folder (a text causal LM with its tokenizer and chat template)."""
     rows: str = ""
@@ -82,12 +100,6 @@ class NavigateGRPOConfig:
     """A turn ends after these (the reference's action_stop_tokens), or at <|im_end|>."""
     max_context_tokens: int = 20480
     """Prompt + reply tokens at most (the reference's trajectory cap); 0: no cap."""
-    temperature: float = 1.0
-    top_k: int = 0
-    """0: off (the reference's top_k=-1)."""
-    top_p: float = 1.0
-    max_completion_length: int = 8192
-    """Tokens per turn (the reference's max_action_length)."""
     # reward
     answer_weight: float = WEIGHTS["answer"]
     location_weight: float = WEIGHTS["location"]
@@ -96,58 +108,27 @@ class NavigateGRPOConfig:
     """Truth spans closer than this are joined (the reference's clue-interval merge)."""
     charge_ancestors: bool = False
     """Charge a medium node read on the way to its leaf as a visit of its own."""
-    # optimisation (TRL GRPOConfig fields)
-    num_generations: int = 16
-    per_device_train_batch_size: int = 1
-    gradient_accumulation_steps: int = 32
-    """1 x 32 per device: 2 questions x 16 rollouts per step on one GPU; 6 GPUs make the reference's 12 x 16."""
-    learning_rate: float = 1e-6
-    lr_scheduler_type: str = "constant_with_warmup"
-    warmup_steps: float = 10.0
-    weight_decay: float = 0.01
-    max_grad_norm: float = 1.0
-    beta: float = 1e-4
-    """kl_loss_coef, low_var_kl (= the k3 estimator of the loss)."""
-    epsilon: float = 0.2
-    epsilon_high: float | None = None
-    loss_type: str = "bnpo"
-    """Any value but "grpo" averages all tokens of the micro-batch: the reference's token-mean."""
-    num_iterations: int = 1
-    num_train_epochs: float = 2.0
-    max_steps: int = -1
-    seed: int = 42
-    gradient_checkpointing: bool = True
-    bf16: bool | None = None
-    """None: bf16 on a GPU, float32 on CPU."""
-    use_vllm: bool = False
-    """Roll out on an in-process vLLM engine (TRL's colocate mode, weights synced every step); needs vllm."""
-    vllm_gpu_memory_utilization: float = 0.3
-    vllm_tensor_parallel_size: int = 1
-    vllm_max_model_length: int | None = None
-    deepspeed: str | None = None
-    logging_steps: int = 1
-    save_steps: int = 100
-    save_strategy: str = "steps"
-    report_to: str = "none"
+    trl: dict = field(default_factory=dict)
+    """TRL `GRPOConfig` fields over `TRL_DEFAULTS`."""
 
     def __post_init__(self):
+        with_trl(self, TRL_DEFAULTS)
         if self.on_invalid not in INVALID:
             raise LongLensError(f"on_invalid must be one of {', '.join(INVALID)}, got {self.on_invalid!r}")
         if self.videoqa_rule not in VIDEOQA_RULES:
             raise LongLensError(f"videoqa_rule must be one of {', '.join(VIDEOQA_RULES)}, got {self.videoqa_rule!r}")
         if self.max_rounds < 1:
             raise LongLensError(f"max_rounds must be at least 1, got {self.max_rounds}")
-        if self.max_completion_length < 1:
-            raise LongLensError(f"max_completion_length must be at least 1, got {self.max_completion_length}")
         self.stop = (self.stop,) if isinstance(self.stop, str) else tuple(self.stop)
 
-    def navigate_config(self) -> NavigateConfig:
+    def navigate_config(self, args) -> NavigateConfig:
+        """The navigate loop of the rollouts, sampling as TRL's config `args` says."""
         from longlens.agents.navigate.captions import CaptionSettings
 
         captions = CaptionSettings(online=self.online_captions, width=self.width or None,
                                    min_width=self.min_width or None)
-        gen = GenConfig(max_new_tokens=self.max_completion_length, temperature=self.temperature,
-                        top_k=self.top_k or None, top_p=self.top_p, seed=self.seed, stop=self.stop)
+        gen = GenConfig(max_new_tokens=args.max_completion_length, temperature=args.temperature,
+                        top_k=args.top_k or None, top_p=args.top_p, seed=args.seed, stop=self.stop)
         return NavigateConfig(max_rounds=self.max_rounds, last_round_message=self.last_round_message,
                               on_invalid=self.on_invalid, require_think=self.require_think,
                               videoqa_needs_caption=self.videoqa_rule, captions=captions, gen=gen)
@@ -157,30 +138,6 @@ class NavigateGRPOConfig:
 
 
 # ---------------------------------------------------------------- rollouts
-class _Policy(Backend):
-    """The reasoning backend of one rollout: each call samples with its own seed; notes its own failures."""
-
-    name = "policy"
-
-    def __init__(self, backend: Backend, seed: int):
-        self.backend = backend
-        self.seed = seed
-        self.calls = 0
-        self.failed = False
-        self.model = backend.model
-
-    def generate(self, messages, gen: GenConfig = DEFAULT_GEN):
-        self.calls += 1
-        try:
-            return self.backend.generate(messages, replace(gen, seed=seed_for(self.seed, self.calls, 0)))
-        except BackendError:
-            self.failed = True
-            raise
-
-    def describe(self) -> str:
-        return self.backend.describe()
-
-
 @dataclass(frozen=True)
 class NavigateRollout:
     row_id: str
@@ -218,7 +175,7 @@ class NavigateRoller:
         from longlens.agents.navigate.tree import build_tree
         from longlens.video import open_video
 
-        policy = _Policy(reasoning, seed)
+        policy = RolloutBackend(reasoning, seed)
         agent = NavigateAgent(policy, caption=self.caption, videoqa=self.videoqa, config=self.config,
                               cache=self.cache, caption_model=self.caption_model)
         info = open_video(self.path(row), cache=self.cache)
@@ -265,8 +222,7 @@ def _trainer_class():
                      args):
             self.recipe = config
             self.roller = roller
-            super().__init__(model=model, processing_class=tokenizer, rows=rows, args=args,
-                             seed=config.seed)
+            super().__init__(model=model, processing_class=tokenizer, rows=rows, args=args, seed=args.seed)
 
         def rollout(self, net, rows: list[RLRow], seeds: list[int]) -> list[Scored]:
             cap = self.recipe.max_context_tokens or None
@@ -302,13 +258,16 @@ def role_backends(config: NavigateGRPOConfig) -> tuple[Backend, Backend]:
     return caption, videoqa
 
 
-def make_roller(config: NavigateGRPOConfig, caption: Backend, videoqa: Backend | None = None) -> NavigateRoller:
+def make_roller(config: NavigateGRPOConfig, caption: Backend, videoqa: Backend | None = None, *,
+                args=None) -> NavigateRoller:
+    """The rollouts of `config`, sampling as TRL's config `args` (default: `grpo_args(config)`) says."""
     from longlens.video import FrameCache, default_cache_dir
 
     cache = FrameCache(Path(config.cache_dir).expanduser() if config.cache_dir else default_cache_dir())
-    return NavigateRoller(config.navigate_config(), caption=caption, videoqa=videoqa, video_root=config.videos or None,
-                          cache=cache, caption_model=config.caption_model or None, weights=config.weights(),
-                          gap_s=config.gap_s, charge_ancestors=config.charge_ancestors)
+    args = grpo_args(config) if args is None else args
+    return NavigateRoller(config.navigate_config(args), caption=caption, videoqa=videoqa,
+                          video_root=config.videos or None, cache=cache, caption_model=config.caption_model or None,
+                          weights=config.weights(), gap_s=config.gap_s, charge_ancestors=config.charge_ancestors)
 
 
 def check_template(tok, where: str) -> None:
@@ -344,9 +303,10 @@ def run_navigate_grpo(config: NavigateGRPOConfig, *, model=None, tokenizer=None,
         caption, videoqa = role_backends(config)
     if model is None:
         model, tokenizer = load_policy(config)
-    roller = make_roller(config, caption, videoqa)
+    args = grpo_args(config)
+    roller = make_roller(config, caption, videoqa, args=args)
     trainer = _trainer_class()(model=model, tokenizer=tokenizer, rows=rows, config=config, roller=roller,
-                               args=grpo_args(config))
+                               args=args)
     result = trainer.train()
     trainer.save_model(config.output_dir)
     tokenizer.save_pretrained(config.output_dir)

@@ -30,11 +30,13 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 from longlens.agents.trace import Trace
 from longlens.errors import LongLensError
+from longlens.train.config import with_trl
 from longlens.train.sft_core import load_text_model, train
 
 log = logging.getLogger(__name__)
@@ -192,10 +194,21 @@ def build_samples(tok, trajectories: Iterable[Trajectory], *, mode: str, end: st
 
 
 # ---------------------------------------------------------------- config and run
+TRL_DEFAULTS = {
+    "learning_rate": 1e-5, "lr_scheduler_type": "cosine", "warmup_steps": 0.1, "weight_decay": 0.0,
+    "per_device_train_batch_size": 8, "gradient_accumulation_steps": 4, "num_train_epochs": 3.0, "max_steps": -1,
+    "max_grad_norm": 1.0, "bf16": None, "activation_checkpointing": True, "deepspeed": None,
+    "dataloader_num_workers": 0, "seed": 0, "logging_steps": 1, "save_strategy": "no", "report_to": "none",
+}
+"""TRL `SFTConfig` values of the reference's LLaMA-Factory recipe (``qwen3.yaml``, longvideo-r1-spec §4.2):
+warm-up over the first 10% of the steps (a ``warmup_steps`` below 1 is a fraction); saved at the end only."""
+
+
 @dataclass(frozen=True)
 class NavigateSFTConfig:
-    """LongVideo-R1 SFT. Defaults: the reference's LLaMA-Factory recipe (``qwen3.yaml``, spec §4.2)."""
+    """LongVideo-R1 SFT: ours (defaults: the reference's), and TRL's `SFTConfig` in `trl`."""
 
+    TRL: ClassVar[str] = "SFTConfig"
     model_path: str
     data: tuple[str, ...]
     """Eval run folders (navigate traces) and/or LLaMA-Factory alpaca files (.json / .jsonl)."""
@@ -212,27 +225,11 @@ class NavigateSFTConfig:
     """What the model writes to end a turn (gets loss after every trained turn)."""
     max_length: int = 24576
     attn_implementation: str = ""
-    learning_rate: float = 1e-5
-    lr_scheduler_type: str = "cosine"
-    warmup_ratio: float = 0.1
-    weight_decay: float = 0.0
-    per_device_train_batch_size: int = 8
-    gradient_accumulation_steps: int = 4
-    num_train_epochs: float = 3.0
-    max_steps: int = -1
-    max_grad_norm: float = 1.0
-    bf16: bool | None = None
-    """None: when CUDA is available."""
-    gradient_checkpointing: bool = True
-    deepspeed: str | None = None
-    dataloader_num_workers: int = 0
-    seed: int = 0
-    logging_steps: int = 1
-    save_steps: int = 0
-    """0: save only at the end."""
-    report_to: str = "none"
+    trl: dict = field(default_factory=dict)
+    """TRL `SFTConfig` fields over `TRL_DEFAULTS`."""
 
     def __post_init__(self):
+        with_trl(self, TRL_DEFAULTS)
         if self.mode not in MODES:
             raise LongLensError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
         object.__setattr__(self, "data", (self.data,) if isinstance(self.data, str) else tuple(self.data))
@@ -254,7 +251,7 @@ def run_navigate_sft(cfg: NavigateSFTConfig) -> dict:
                                      max_length=cfg.max_length, dedupe=cfg.dedupe)
     if not samples:
         raise LongLensError(f"no training samples from {len(trajectories)} trajectories (skipped: {dict(skipped)})")
-    summary = train(cfg, model, tok, datasets.Dataset.from_list(samples), None, epochs=cfg.num_train_epochs,
+    summary = train(cfg, model, tok, datasets.Dataset.from_list(samples), None, epochs=cfg.trl["num_train_epochs"],
                     skipped=skipped)
     return {"trajectories": len(trajectories), "samples": len(samples), **summary,
             "seconds": round(time.perf_counter() - t0, 2)}

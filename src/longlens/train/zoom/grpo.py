@@ -16,19 +16,35 @@ prompt (the reference trained step 1 and step 2 in alternating steps through ``n
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import ClassVar
 
 from longlens.backends.base import GenConfig
 from longlens.data.rows import RLRow
+from longlens.train.config import with_trl
 from longlens.train.grpo_core import IM_END, Item, Scored, grpo_args, read_rows, rollout_trainer
-from longlens.train.zoom.rollout import RewardWeights, Roller
+from longlens.train.zoom.rollout import Roller
+
+TRL_DEFAULTS = {
+    "num_generations": 8, "per_device_train_batch_size": 8, "gradient_accumulation_steps": 4, "learning_rate": 1e-6,
+    "lr_scheduler_type": "cosine", "warmup_steps": 0.0, "weight_decay": 0.01, "max_grad_norm": 5.0, "beta": 0.0,
+    "epsilon": 0.2, "epsilon_high": None, "loss_type": "bnpo", "num_iterations": 1, "num_train_epochs": 1.0,
+    "max_steps": -1, "seed": 42, "activation_checkpointing": True, "bf16": None, "temperature": 1.0, "top_k": 50,
+    "top_p": 1.0, "max_completion_length": 512, "use_vllm": False, "vllm_gpu_memory_utilization": 0.3,
+    "vllm_tensor_parallel_size": 1, "logging_steps": 1, "save_steps": 200, "save_strategy": "steps",
+    "report_to": "none",
+}
+"""TRL `GRPOConfig` values of the reference run (love-r1-spec §4.3) where it states them. ``bf16`` None: bf16 on
+a GPU, float32 on CPU. The rollouts sample with TRL's ``temperature``, ``top_k``, ``top_p`` and
+``max_completion_length`` (tokens per step); ``use_vllm`` rolls out on TRL's colocated vLLM engine."""
 
 
 @dataclass
 class ZoomGRPOConfig:
-    """`longlens train grpo` settings. Defaults: the reference run (love-r1-spec §4.3) where it is stated."""
+    """`longlens train grpo` settings: ours, and TRL's `GRPOConfig` in `trl`."""
 
+    TRL: ClassVar[str] = "GRPOConfig"
     model_path: str = ""
     """The stage-2 checkpoint folder (a Qwen2.5-VL or Qwen3-VL model with its processor)."""
     rows: str = ""
@@ -46,56 +62,29 @@ class ZoomGRPOConfig:
     short_video_s: float = 60.0
     cache_dir: str = ""
     """Frame cache folder ("": the default cache): a video's fast view is decoded once for the whole run."""
-    temperature: float = 1.0
-    top_k: int = 50
-    top_p: float = 1.0
-    max_completion_length: int = 512
     answer_weight: float = 1.0
     zoom_weight: float = 1.0
     format_weight: float = 1.0
-    # optimisation (TRL GRPOConfig fields)
-    num_generations: int = 8
-    per_device_train_batch_size: int = 8
-    gradient_accumulation_steps: int = 4
-    learning_rate: float = 1e-6
-    lr_scheduler_type: str = "cosine"
-    warmup_steps: float = 0.0
-    """Steps, or a fraction of all steps when below 1 (the reference: none)."""
-    weight_decay: float = 0.01
-    max_grad_norm: float = 5.0
-    beta: float = 0.0
-    epsilon: float = 0.2
-    epsilon_high: float | None = None
-    loss_type: str = "bnpo"
-    num_iterations: int = 1
-    num_train_epochs: float = 1.0
-    max_steps: int = -1
-    seed: int = 42
     freeze_vision: bool = True
-    gradient_checkpointing: bool = True
-    bf16: bool | None = None
-    """None: bf16 on a GPU, float32 on CPU."""
     attn_implementation: str | None = None
-    use_vllm: bool = False
-    """Roll out on an in-process vLLM engine (TRL's colocate mode, weights synced every step); needs vllm."""
-    vllm_gpu_memory_utilization: float = 0.3
-    vllm_tensor_parallel_size: int = 1
-    vllm_max_model_length: int | None = None
-    deepspeed: str | None = None
-    """A DeepSpeed JSON config (or use ``accelerate launch --config_file configs/accelerate/zero3.yaml``)."""
-    logging_steps: int = 1
-    save_steps: int = 200
-    save_strategy: str = "steps"
-    report_to: str = "none"
+    trl: dict = field(default_factory=dict)
+    """TRL `GRPOConfig` fields over `TRL_DEFAULTS`."""
 
-    def zoom_config(self):
+    def __post_init__(self):
+        with_trl(self, TRL_DEFAULTS)
+
+    def weights(self) -> dict:
+        return {"answer": self.answer_weight, "zoom": self.zoom_weight, "format": self.format_weight}
+
+    def zoom_config(self, args):
+        """The zoom loop of the rollouts, sampling as TRL's config `args` says."""
         from longlens.agents.zoom import ZoomConfig
 
-        gen = GenConfig(max_new_tokens=self.max_completion_length, temperature=self.temperature, top_k=self.top_k,
-                        top_p=self.top_p, seed=self.seed)
+        gen = GenConfig(max_new_tokens=args.max_completion_length, temperature=args.temperature,
+                        top_k=args.top_k or None, top_p=args.top_p, seed=args.seed)
         return ZoomConfig(max_steps=self.max_steps_per_rollout, fast_frames=self.fast_frames,
                           fast_budget=self.fast_budget, slow_frames=self.slow_frames, slow_budget=self.slow_budget,
-                          short_video_s=self.short_video_s, seed=self.seed, gen=gen)
+                          short_video_s=self.short_video_s, seed=args.seed, gen=gen)
 
 
 def _trainer_class():
@@ -109,18 +98,16 @@ def _trainer_class():
 
         def __init__(self, *, model, processor, rows: list[RLRow], config: ZoomGRPOConfig, args, cache=None):
             self.recipe = config
-            self._zoom = config.zoom_config()
+            self._zoom = config.zoom_config(args)
             self._cache = cache
             self._shared = SharedFrames()  # frames of the videos in flight, kept across generation batches
-            self._weights = RewardWeights(config.answer_weight, config.zoom_weight, config.format_weight)
-            super().__init__(model=model, processing_class=processor, rows=rows, args=args,
-                             seed=config.seed)
+            super().__init__(model=model, processing_class=processor, rows=rows, args=args, seed=args.seed)
 
         def rollout(self, net, rows: list[RLRow], seeds: list[int]) -> list[Scored]:
             backend = HFBackend.from_model(net, self.processing_class, name="policy", kv_reuse=True)
             sampler = self.rollout_backend(backend)  # the policy itself, or vLLM (use_vllm)
             agent = ZoomAgent(sampler, self._zoom, cache=self._cache, shared=self._shared)
-            roller = Roller(agent, self.recipe.videos, self._weights)
+            roller = Roller(agent, self.recipe.videos, self.recipe.weights())
             tok = self.processing_class.tokenizer
             out = []
             for row, seed in zip(rows, seeds, strict=True):

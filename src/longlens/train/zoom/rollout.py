@@ -19,17 +19,22 @@ rollouts see exactly what `longlens ask` and `longlens eval` show, so a trained 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from longlens.agents.trace import Trace
 from longlens.agents.zoom import ZoomAgent
-from longlens.backends.base import Backend, Completion, GenConfig
+from longlens.backends.base import Completion, GenConfig
 from longlens.data.rows import RLRow
 from longlens.prompts.messages import Message
 from longlens.prompts.zoom import format_question, zoom_messages
 from longlens.rewards import answer_reward, format_reward, zoom_reward
+from longlens.train.grpo_core import RolloutBackend, seed_for
 from longlens.video import open_video
+
+WEIGHTS = {"answer": 1.0, "zoom": 1.0, "format": 1.0}
+"""A zoom rollout's reward weights (the recipe's ``answer_weight``, ``zoom_weight``, ``format_weight``)."""
 
 
 @dataclass(frozen=True)
@@ -58,41 +63,6 @@ class Rollout:
     trace: Trace | None = None
 
 
-@dataclass(frozen=True)
-class RewardWeights:
-    answer: float = 1.0
-    zoom: float = 1.0
-    format: float = 1.0
-
-
-class _Recorder(Backend):
-    """Passes generations to the policy backend with this rollout's sampling settings and keeps them."""
-
-    name = "recorder"
-
-    def __init__(self, backend: Backend):
-        self.backend = backend
-        self.gen = GenConfig()
-        self.calls: list[tuple[tuple[Message, ...], Completion]] = []
-
-    def start(self, gen: GenConfig) -> None:
-        self.gen, self.calls = gen, []
-
-    def generate(self, messages, gen=None) -> Completion:
-        # every call of a rollout draws from its own seed, so two steps never replay one random stream
-        seed = None if self.gen.seed is None else self.gen.seed * 1009 + len(self.calls)
-        completion = self.backend.generate(messages, replace(self.gen, seed=seed))
-        self.calls.append((messages, completion))
-        return completion
-
-    def describe(self) -> str:
-        return self.backend.describe()
-
-    @property
-    def frame_factor(self):
-        return getattr(self.backend, "frame_factor", None)
-
-
 def _step_kind(messages: tuple[Message, ...], completion: Completion, profile) -> str:
     if not completion.prefix:
         return "free"
@@ -100,23 +70,25 @@ def _step_kind(messages: tuple[Message, ...], completion: Completion, profile) -
 
 
 class Roller:
-    """Rolls out `RLRow`s with a policy backend; one at a time (the recorder is not shared)."""
+    """Rolls out `RLRow`s with a policy backend (the agent's); each rollout through its own `RolloutBackend`."""
 
-    def __init__(self, agent: ZoomAgent, video_root: str | Path | None = None,
-                 weights: RewardWeights = RewardWeights()):
-        self.recorder = _Recorder(agent.backend)
-        self.agent = ZoomAgent(self.recorder, agent.config, cache=agent.cache, shared=agent.shared)
+    def __init__(self, agent: ZoomAgent, video_root: str | Path | None = None, weights: Mapping[str, float] = WEIGHTS):
+        self.agent = agent
         self.root = Path(video_root) if video_root else None
-        self.weights = weights
+        self.weights = {**WEIGHTS, **weights}
 
     def _path(self, row: RLRow) -> Path:
         p = Path(row.video)
         return p if p.is_absolute() or self.root is None else self.root / p
 
-    def _sample(self, part: int) -> list[StepSample]:
+    def _policy(self, gen: GenConfig) -> tuple[RolloutBackend, ZoomAgent]:
+        policy = RolloutBackend(self.agent.backend, gen.seed, gen)
+        return policy, ZoomAgent(policy, self.agent.config, cache=self.agent.cache, shared=self.agent.shared)
+
+    def _sample(self, policy: RolloutBackend, part: int) -> list[StepSample]:
         profile = self.agent.profile
         return [StepSample(m, c.text, c.finish_reason == "stop", part, _step_kind(m, c, profile))
-                for m, c in self.recorder.calls]
+                for m, c in policy.calls]
 
     def run(self, row: RLRow, gen: GenConfig) -> Rollout:
         info = open_video(self._path(row), cache=self.agent.cache)
@@ -126,9 +98,9 @@ class Roller:
 
     def _general(self, row: RLRow, info, gen: GenConfig) -> Rollout:
         w = self.weights
-        self.recorder.start(gen)
-        trace = self.agent.run(info, row.question, row.options)
-        steps = self._sample(0)
+        policy, agent = self._policy(gen)
+        trace = agent.run(info, row.question, row.options)
+        steps = self._sample(policy, 0)
         acc = answer_reward(trace, row.answer, row.options)
         clips: list[tuple[float, float]] = []
         fmts = []
@@ -137,7 +109,7 @@ class Roller:
             if st.clip_added:
                 clips.append((st.clip_added[0], st.clip_added[1]))
         fmt = sum(fmts) / len(fmts) if fmts else 0.0
-        reward = None if acc is None else w.answer * acc + w.format * fmt
+        reward = None if acc is None else w["answer"] * acc + w["format"] * fmt
         return Rollout(row.id, row.kind, tuple(steps), (reward,),
                        {"answer": acc, "format": fmt, "steps": len(steps)}, trace)
 
@@ -152,12 +124,12 @@ class Roller:
             views = [agent.clip_view(info, s, e) for s, e in clips]
             messages = zoom_messages(profile, question, info.duration_s, fast, views, template=agent.config.template,
                                      prefix=profile.zoom_prefix)
-            self.recorder.start(replace(gen, seed=None if gen.seed is None else gen.seed * 7 + k))
-            self.recorder.generate(messages)
-            step = self._sample(k)[0]
+            policy, _ = self._policy(replace(gen, seed=None if gen.seed is None else seed_for(gen.seed, k, 1)))
+            policy.generate(messages)
+            step = self._sample(policy, k)[0]
             zoom = zoom_reward(step.completion, row.truth, info.duration_s, clips)
             fmt = format_reward(step.completion, info.duration_s, clips, "zoom")
             steps.append(step)
-            rewards.append(w.zoom * zoom + w.format * fmt)
+            rewards.append(w["zoom"] * zoom + w["format"] * fmt)
             details[f"zoom{k + 1}"], details[f"format{k + 1}"] = zoom, fmt
         return Rollout(row.id, row.kind, tuple(steps), tuple(rewards), details)

@@ -26,12 +26,14 @@ import random
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 from longlens.backends.hf import HFBackend
 from longlens.data.rows import CotRow, read_jsonl
 from longlens.errors import LongLensError, PlanError, VideoError
 from longlens.prompts import ClipView, format_question, load_profile, zoom_messages
 from longlens.spans import Span
+from longlens.train.config import with_trl
 from longlens.train.sft_core import load_vl_model, train
 from longlens.train.zoom.rows import TemplateRow, read_template_rows, simulate_clips, slow_frames_for, stage2_clips
 from longlens.video import FrameCache, decode, fast_plan, open_video, slow_plan
@@ -46,10 +48,24 @@ END = "<|im_end|>"
 
 
 # ---------------------------------------------------------------- config
+TRL_DEFAULTS = {
+    "learning_rate": 1e-5, "lr_scheduler_type": "linear", "warmup_steps": 0.05, "weight_decay": 0.0,
+    "per_device_train_batch_size": 1, "gradient_accumulation_steps": 16, "max_steps": -1, "max_grad_norm": 5.0,
+    "bf16": None, "activation_checkpointing": True, "deepspeed": None, "dataloader_num_workers": 0, "seed": 0,
+    "logging_steps": 1, "save_strategy": "no", "report_to": "none",
+}
+"""TRL `SFTConfig` values of the reference scripts (love-r1-spec §4.1-4.2): warm-up over the first 5% of the
+steps (a ``warmup_steps`` below 1 is a fraction), ZeRO-3 through ``deepspeed`` (a JSON file) in the reference;
+its data loaders used 4 (stage 1) and 2 (stage 2) workers, 0 here decodes in the training process; saved at
+the end only (``save_strategy: steps`` and ``save_steps`` for checkpoints)."""
+
+
 @dataclass(frozen=True)
 class ZoomSFTConfig:
-    """LOVE-R1 SFT. Defaults are the reference's (love-r1-spec §4.1-4.2); 0 / () mean "the stage's reference"."""
+    """LOVE-R1 SFT: ours (defaults: the reference's, love-r1-spec §4.1-4.2; 0 / () mean "the stage's
+    reference"), and TRL's `SFTConfig` in `trl`."""
 
+    TRL: ClassVar[str] = "SFTConfig"
     model_path: str
     train_file: str
     """Stage 1: `TemplateRow` JSONL or the reference's JSON list; stage 2: `CotRow` JSONL."""
@@ -85,37 +101,17 @@ class ZoomSFTConfig:
     cache_dir: str = ""
     """A frame cache folder ("": none; the fast view of a video is then decoded at every fetch)."""
     attn_implementation: str = ""
-    # optimisation (the reference scripts)
-    learning_rate: float = 1e-5
-    lr_scheduler_type: str = "linear"
-    warmup_ratio: float = 0.05
-    weight_decay: float = 0.0
-    per_device_train_batch_size: int = 1
-    gradient_accumulation_steps: int = 16
-    num_train_epochs: float = 0.0
-    """0: 1 epoch in stage 1, 2 in stage 2."""
-    max_steps: int = -1
-    max_grad_norm: float = 5.0
-    bf16: bool | None = None
-    """None: when CUDA is available."""
-    gradient_checkpointing: bool = True
-    deepspeed: str | None = None
-    """A DeepSpeed JSON config passed to TRL's SFTConfig (the reference: ZeRO-3)."""
-    dataloader_num_workers: int = 0
-    """Reference 4 (stage 1) / 2 (stage 2); 0 here decodes in the training process."""
-    seed: int = 0
-    logging_steps: int = 1
-    save_steps: int = 0
-    """0: save only at the end."""
-    report_to: str = "none"
+    trl: dict = field(default_factory=dict)
+    """TRL `SFTConfig` fields over `TRL_DEFAULTS`; ``num_train_epochs`` unset: 1 epoch in stage 1, 2 in stage 2."""
 
     def __post_init__(self):
+        with_trl(self, TRL_DEFAULTS)
         if self.stage not in (1, 2):
             raise LongLensError(f"stage must be 1 or 2, got {self.stage}")
         if self.loss not in LOSSES:
             raise LongLensError(f"loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
-        if self.per_device_train_batch_size < 1 or self.max_length < 1:
-            raise LongLensError("per_device_train_batch_size and max_length must be at least 1")
+        if self.max_length < 1:
+            raise LongLensError("max_length must be at least 1")
 
     @property
     def slow_table(self) -> tuple[int, ...]:
@@ -123,7 +119,11 @@ class ZoomSFTConfig:
 
     @property
     def epochs(self) -> float:
-        return self.num_train_epochs or (1.0 if self.stage == 1 else 2.0)
+        return self.trl.get("num_train_epochs") or (1.0 if self.stage == 1 else 2.0)
+
+    @property
+    def seed(self) -> int:
+        return int(self.trl.get("seed", 42))
 
 
 # ---------------------------------------------------------------- samples
