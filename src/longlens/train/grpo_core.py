@@ -176,6 +176,17 @@ def read_rows(config) -> list[RLRow]:
     return rows
 
 
+def train_and_save(trainer, processing_class, config, rows: list, t0: float) -> dict:
+    """Train, save the model and `processing_class` to ``config.output_dir``, and return the run's summary."""
+    result = trainer.train()
+    trainer.save_model(config.output_dir)
+    processing_class.save_pretrained(config.output_dir)
+    history = [h for h in trainer.state.log_history if "loss" in h]
+    return {"steps": trainer.state.global_step, "train_loss": result.training_loss,
+            "last": history[-1] if history else {}, "rows": len(rows), "seconds": round(time.perf_counter() - t0, 1),
+            "output_dir": config.output_dir}
+
+
 def rollout_reward(prompts, completions, **kwargs):
     """The one reward function TRL is given (it wants one): the rewards are the rollouts' own (`Scored.rewards`),
     computed by each agent's `rollout`, so TRL never calls this."""

@@ -39,7 +39,16 @@ from longlens.data.rows import RLRow
 from longlens.errors import LongLensError
 from longlens.rewards import WEIGHTS, TrajectoryReward, trajectory_reward
 from longlens.train.config import with_trl
-from longlens.train.grpo_core import IM_END, Item, RolloutBackend, Scored, grpo_args, read_rows, rollout_trainer
+from longlens.train.grpo_core import (
+    IM_END,
+    Item,
+    RolloutBackend,
+    Scored,
+    grpo_args,
+    read_rows,
+    rollout_trainer,
+    train_and_save,
+)
 
 TRL_DEFAULTS = {
     "temperature": 1.0, "top_k": 0, "top_p": 1.0, "max_completion_length": 8192,
@@ -307,10 +316,4 @@ def run_navigate_grpo(config: NavigateGRPOConfig, *, model=None, tokenizer=None,
     roller = make_roller(config, caption, videoqa, args=args)
     trainer = _trainer_class()(model=model, tokenizer=tokenizer, rows=rows, config=config, roller=roller,
                                args=args)
-    result = trainer.train()
-    trainer.save_model(config.output_dir)
-    tokenizer.save_pretrained(config.output_dir)
-    history = [h for h in trainer.state.log_history if "loss" in h]
-    return {"steps": trainer.state.global_step, "train_loss": result.training_loss,
-            "last": history[-1] if history else {}, "rows": len(rows), "seconds": round(time.perf_counter() - t0, 1),
-            "output_dir": config.output_dir}
+    return train_and_save(trainer, tokenizer, config, rows, t0)

@@ -23,7 +23,7 @@ from typing import ClassVar
 from longlens.backends.base import GenConfig
 from longlens.data.rows import RLRow
 from longlens.train.config import with_trl
-from longlens.train.grpo_core import IM_END, Item, Scored, grpo_args, read_rows, rollout_trainer
+from longlens.train.grpo_core import IM_END, Item, Scored, grpo_args, read_rows, rollout_trainer, train_and_save
 from longlens.train.zoom.rollout import Roller
 
 TRL_DEFAULTS = {
@@ -150,10 +150,4 @@ def run_zoom_grpo(config: ZoomGRPOConfig, *, model=None, processor=None) -> dict
     cache = FrameCache(Path(config.cache_dir).expanduser() if config.cache_dir else None)
     trainer = trainer_cls(model=model, processor=processor, rows=rows, config=config, args=grpo_args(config),
                           cache=cache)
-    result = trainer.train()
-    trainer.save_model(config.output_dir)
-    pristine.save_pretrained(config.output_dir)
-    history = [h for h in trainer.state.log_history if "loss" in h]
-    return {"steps": trainer.state.global_step, "train_loss": result.training_loss,
-            "last": history[-1] if history else {}, "rows": len(rows), "seconds": round(time.perf_counter() - t0, 1),
-            "output_dir": config.output_dir}
+    return train_and_save(trainer, pristine, config, rows, t0)
