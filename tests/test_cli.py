@@ -90,7 +90,7 @@ def test_ask_with_scripted_backend(coded_video, tmp_path, capsys):
 
 
 def test_ask_openai_backend_against_scripted_server(coded_video, tmp_path, capsys):
-    from longlens.backends.server import ScriptedServer
+    from longlens.backends.scripted_server import ScriptedServer
 
     with ScriptedServer(["\\boxed{D}"]) as server:
         rc = main(["ask", str(coded_video), "Q?", *OPTS, "--agent", "no-zoom", "--backend", "openai",

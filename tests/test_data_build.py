@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from longlens.backends.base import DEFAULT_GEN, Backend, Completion, GenConfig
-from longlens.backends.openai_server import OpenAIBackend
-from longlens.backends.server import ScriptedServer
+from longlens.backends.openai_client import OpenAIBackend
+from longlens.backends.scripted_server import ScriptedServer
 from longlens.bench.benchmarks.needles import load as load_needles
 from longlens.bench.sample import Sample
 from longlens.cli.main import main

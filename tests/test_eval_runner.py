@@ -16,7 +16,7 @@ from longlens.agents.zoom import ZoomAgent, ZoomConfig
 from longlens.backends.base import Backend, Completion, GenConfig
 from longlens.backends.pool import PoolBackend
 from longlens.backends.registry import make_backend
-from longlens.backends.server import ScriptedServer
+from longlens.backends.scripted_server import ScriptedServer
 from longlens.bench.progress import Progress, Tally
 from longlens.bench.runner import COST_KEYS, by_video, cost_summary, run_eval
 from longlens.bench.sample import Sample

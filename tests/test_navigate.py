@@ -14,7 +14,7 @@ from longlens.agents.navigate.captions import CaptionSettings, CaptionTree
 from longlens.agents.navigate.tree import build_tree, tree_width
 from longlens.backends.base import BackendError
 from longlens.backends.scripted import ScriptedBackend
-from longlens.backends.server import ScriptedServer
+from longlens.backends.scripted_server import ScriptedServer
 from longlens.cli.main import main
 from longlens.errors import LongLensError
 from longlens.prompts.navigate import first_message, load_navigate_profile

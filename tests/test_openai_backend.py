@@ -15,8 +15,8 @@ from PIL import Image
 
 from longlens.agents.zoom import ZoomAgent, ZoomConfig
 from longlens.backends import BackendError, GenConfig
-from longlens.backends.openai_server import OpenAIBackend
-from longlens.backends.server import ScriptedServer
+from longlens.backends.openai_client import OpenAIBackend
+from longlens.backends.scripted_server import ScriptedServer
 from longlens.prompts import Message
 
 ZOOM = "I need to zoom in on the video.\n\n"

@@ -9,8 +9,8 @@ import sys
 
 import pytest
 
-from longlens.backends.openai_server import OpenAIBackend
-from longlens.backends.server import ScriptedServer
+from longlens.backends.openai_client import OpenAIBackend
+from longlens.backends.scripted_server import ScriptedServer
 from longlens.bench.progress import Tally
 from longlens.bench.runner import RunFolder, Shard
 from longlens.bench.sample import Sample

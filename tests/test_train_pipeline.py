@@ -13,7 +13,7 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("trl")
 
 from longlens.backends.hf.random_model import make_random_model  # noqa: E402
-from longlens.backends.server import ScriptedServer  # noqa: E402
+from longlens.backends.scripted_server import ScriptedServer  # noqa: E402
 from longlens.cli.main import main  # noqa: E402
 
 torch.set_num_threads(1)

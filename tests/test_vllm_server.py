@@ -26,7 +26,7 @@ import pytest
 
 from longlens.agents.zoom import ZoomAgent, ZoomConfig
 from longlens.backends import Backend, GenConfig
-from longlens.backends.openai_server import OpenAIBackend
+from longlens.backends.openai_client import OpenAIBackend
 from longlens.prompts.messages import Message, Text, Video
 
 pytestmark = pytest.mark.slow

@@ -41,7 +41,7 @@ def make_backend(
 
         return OfflineBackend()
     if name == "openai":
-        from longlens.backends.openai_server import OpenAIBackend
+        from longlens.backends.openai_client import OpenAIBackend
 
         def one(url: str) -> Backend:
             return OpenAIBackend(url, model, api_key_env=api_key_env, timeout_s=timeout_s, retries=retries,

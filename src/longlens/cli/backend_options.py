@@ -12,7 +12,7 @@ import argparse
 import math
 
 from longlens.backends.base import Backend, GenConfig
-from longlens.backends.openai_server import PROBES
+from longlens.backends.openai_client import PROBES
 from longlens.backends.pool import BALANCE
 from longlens.backends.registry import BACKENDS, make_backend
 from longlens.backends.wire import VIDEO_FORMATS

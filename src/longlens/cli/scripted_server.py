@@ -6,7 +6,7 @@ import time
 from contextlib import suppress
 
 from longlens.backends.registry import load_script
-from longlens.backends.server import ScriptedServer
+from longlens.backends.scripted_server import ScriptedServer
 from longlens.errors import LongLensError
 
 
