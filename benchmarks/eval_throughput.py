@@ -73,7 +73,7 @@ def main() -> int:
     if args.questions % args.videos:
         sys.exit(f"--questions ({args.questions}) must be a multiple of --videos ({args.videos})")
 
-    from longlens.backends.server import ScriptedServer
+    from longlens.backends.scripted_server import ScriptedServer
 
     suite = make_suite(args.videos, args.questions // args.videos, args.duration)
     servers = [ScriptedServer([REPLY], repeat_last=True, latency_s=args.latency).start() for _ in range(args.servers)]

@@ -106,7 +106,7 @@ def run_reference(reference: Path, video: Path, cache_dir: Path, reasoning_url: 
 def run_longlens(video: Path, reasoning_url: str, vl_url: str, n: int, cache_dir: Path) -> dict:
     from longlens.agents.navigate import NavigateAgent, NavigateConfig
     from longlens.agents.navigate.captions import CaptionSettings
-    from longlens.backends.openai_server import OpenAIBackend
+    from longlens.backends.openai_client import OpenAIBackend
     from longlens.video import FrameCache
 
     cache = FrameCache(cache_dir)
@@ -182,7 +182,7 @@ def main() -> None:
     if ROOT in args.reference.resolve().parents:
         sys.exit("keep the reference outside this project tree")
     from longlens.agents.navigate.captions import CaptionSettings, CaptionTree
-    from longlens.backends.server import ScriptedServer
+    from longlens.backends.scripted_server import ScriptedServer
     from longlens.video import FrameCache, open_video
 
     if not args.video.exists():

@@ -40,7 +40,7 @@ def main() -> int:
     args = p.parse_args()
 
     from longlens.backends import GenConfig, wire
-    from longlens.backends.openai_server import OpenAIBackend
+    from longlens.backends.openai_client import OpenAIBackend
     from longlens.prompts.messages import Message, Text, Video
 
     work = Path(tempfile.mkdtemp(prefix="longlens-vllm-bench-"))

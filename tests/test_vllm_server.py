@@ -208,7 +208,7 @@ def test_navigate_with_every_role_on_the_server(vllm, coded_video, tmp_path):
                   "--max-rounds", "2", "--max-new-tokens", NEW, "--caption-max-new-tokens", NEW,
                   "--videoqa-max-new-tokens", NEW, "--width", "2", "--trace", str(trace))
     assert r.returncode == 0, r.stderr
-    assert json.loads(trace.read_text())["totals"]["rounds"] >= 1
+    assert json.loads(trace.read_text())["totals"]["steps"] >= 1
 
 
 def test_eval_with_four_in_flight(vllm, tmp_path):
