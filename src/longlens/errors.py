@@ -22,5 +22,10 @@ class PlanError(LongLensError, ValueError):
     """A sampling request that cannot be met (a clip too short, outside the video, reversed)."""
 
 
+class ConfigError(LongLensError, ValueError):
+    """A setting out of its range or not one of its choices, in any config (agents, recipes, rows): one rule for
+    every config check, a user error the CLI prints in one line and a `ValueError` for code that checks values."""
+
+
 class MissingExtraError(LongLensError, ImportError):
     """An optional dependency is not installed."""

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from longlens.agents.zoom.actions import BOX, Zoom, parse_action
-from longlens.errors import LongLensError
+from longlens.errors import ConfigError, LongLensError
 from longlens.jsonl import append_json, complete_lines, cut_torn_line
 from longlens.prompts import load_profile
 from longlens.spans import Span
@@ -50,7 +50,7 @@ class CotRow:
 
     def __post_init__(self):
         if self.kind not in KINDS:
-            raise ValueError(f"kind must be one of {', '.join(KINDS)}, not {self.kind!r}")
+            raise ConfigError(f"kind must be one of {', '.join(KINDS)}, not {self.kind!r}")
         object.__setattr__(self, "options", tuple(self.options))
         object.__setattr__(self, "clips", tuple((float(s), float(e)) for s, e in self.clips))
         object.__setattr__(self, "truth", tuple((float(s), float(e)) for s, e in self.truth))
@@ -99,9 +99,9 @@ class RLRow:
 
     def __post_init__(self):
         if self.kind not in RL_KINDS:
-            raise ValueError(f"kind must be one of {', '.join(RL_KINDS)}, not {self.kind!r}")
+            raise ConfigError(f"kind must be one of {', '.join(RL_KINDS)}, not {self.kind!r}")
         if self.kind == "local" and not self.truth:
-            raise ValueError(f"{self.id}: a local row needs truth spans")
+            raise ConfigError(f"{self.id}: a local row needs truth spans")
         object.__setattr__(self, "options", tuple(self.options))
         object.__setattr__(self, "truth", tuple((float(s), float(e)) for s, e in self.truth))
         object.__setattr__(self, "clips", tuple((float(s), float(e)) for s, e in self.clips))
@@ -151,7 +151,7 @@ def make_target(kind: str, cot: str, profile: str = "love-r1") -> str:
     is rewritten as whole seconds, ``\\boxed{[90, 120]}`` (§2.3 "integer seconds"; App. B.2 "normalise
     times to seconds"), so ``1:30`` or ``90.4`` become ``90``. A prefix already at the start is kept once."""
     if kind not in KINDS:
-        raise ValueError(f"kind must be one of {', '.join(KINDS)}, not {kind!r}")
+        raise ConfigError(f"kind must be one of {', '.join(KINDS)}, not {kind!r}")
     p = load_profile(profile)
     prefix = p.zoom_prefix if kind == "zoom" else p.answer_prefix
     body = cut_after_first_box(cot.strip())

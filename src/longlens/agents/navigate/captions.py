@@ -20,7 +20,7 @@ from pathlib import Path
 
 from longlens.agents.navigate.tree import PARTITIONS, Node, Tree, build_tree, split_frames, tree_width
 from longlens.backends.base import Backend, GenConfig
-from longlens.errors import LongLensError
+from longlens.errors import ConfigError, LongLensError
 from longlens.jsonl import append_json, cut_torn_line, read_lines
 from longlens.prompts.navigate import NavigateProfile, caption_messages, load_navigate_profile
 from longlens.video import FrameCache, VideoInfo, decode, default_cache_dir, index_plan
@@ -53,7 +53,7 @@ class CaptionSettings:
 
     def __post_init__(self):
         if self.partition not in PARTITIONS:
-            raise ValueError(f"partition must be one of {', '.join(PARTITIONS)}, got {self.partition!r}")
+            raise ConfigError(f"partition must be one of {', '.join(PARTITIONS)}, got {self.partition!r}")
 
     def resolve(self, profile: NavigateProfile) -> dict:
         s = profile.settings

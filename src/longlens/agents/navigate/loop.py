@@ -30,6 +30,7 @@ from longlens.agents.navigate.captions import CaptionSettings, CaptionTree
 from longlens.agents.trace import Outcome, Step, Trace, totals
 from longlens.agents.zoom.actions import parse_choice
 from longlens.backends.base import Backend, BackendError, GenConfig
+from longlens.errors import ConfigError
 from longlens.prompts.messages import Message
 from longlens.prompts.navigate import (
     caption_observation,
@@ -70,11 +71,11 @@ class NavigateConfig:
 
     def __post_init__(self):
         if self.on_invalid not in INVALID:
-            raise ValueError(f"on_invalid must be one of {', '.join(INVALID)}")
+            raise ConfigError(f"on_invalid must be one of {', '.join(INVALID)}")
         if self.videoqa_needs_caption not in VIDEOQA_RULES:
-            raise ValueError(f"videoqa_needs_caption must be one of {', '.join(VIDEOQA_RULES)}")
+            raise ConfigError(f"videoqa_needs_caption must be one of {', '.join(VIDEOQA_RULES)}")
         if self.max_rounds < 1:
-            raise ValueError("max_rounds must be at least 1")
+            raise ConfigError("max_rounds must be at least 1")
 
 
 class NavigateAgent:

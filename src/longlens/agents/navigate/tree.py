@@ -28,6 +28,7 @@ from itertools import product
 
 import numpy as np
 
+from longlens.errors import ConfigError
 from longlens.video import VideoInfo
 
 LEVEL_NAMES = {1: "high", 2: "medium", 3: "low"}
@@ -128,7 +129,7 @@ def split_frames(n: int, width: int, partition: str) -> dict[tuple[int, ...], tu
     """``{node id: (first, last)}`` of frames ``0..n-1`` at `width`, per `partition` (module docstring),
     level by level in reading order."""
     if partition not in PARTITIONS:
-        raise ValueError(f"partition must be one of {', '.join(PARTITIONS)}, got {partition!r}")
+        raise ConfigError(f"partition must be one of {', '.join(PARTITIONS)}, got {partition!r}")
     frames = np.arange(n)
     if partition == "reference":  # chunk k of level L is node k written in base w (digits 1..w): reading order
         chunks = {ids: part for level in (1, 2, 3) for ids, part in

@@ -31,6 +31,7 @@ from typing import NamedTuple
 from longlens.agents.trace import Outcome, Step, Stop, Trace, totals
 from longlens.agents.zoom.actions import INTERVAL_RULES, Answer, Malformed, Zoom, parse_action
 from longlens.backends.base import Backend, GenConfig
+from longlens.errors import ConfigError
 from longlens.prompts import ClipView, Text, Video, format_question, load_profile, zoom_messages
 from longlens.prompts.zoom import LETTERS
 from longlens.spans import iou
@@ -146,13 +147,13 @@ class ZoomConfig:
 
     def __post_init__(self):
         if self.agent not in AGENTS:
-            raise ValueError(f"unknown agent {self.agent!r}; use one of {', '.join(AGENTS)}")
+            raise ConfigError(f"unknown agent {self.agent!r}; use one of {', '.join(AGENTS)}")
         if self.max_steps < 1:
-            raise ValueError("max_steps must be at least 1")
+            raise ConfigError("max_steps must be at least 1")
         if self.uniform_frames < 1 or self.uniform_budget < 1:
-            raise ValueError("uniform_frames and uniform_budget must be at least 1")
+            raise ConfigError("uniform_frames and uniform_budget must be at least 1")
         if self.intervals not in INTERVAL_RULES:
-            raise ValueError(f"unknown interval rule {self.intervals!r}; use one of {', '.join(INTERVAL_RULES)}")
+            raise ConfigError(f"unknown interval rule {self.intervals!r}; use one of {', '.join(INTERVAL_RULES)}")
 
 
 def paper_config(bench: str | None, profile: str = "love-r1", **settings) -> ZoomConfig:

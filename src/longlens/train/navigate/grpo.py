@@ -36,7 +36,7 @@ from longlens.agents.navigate import INVALID, VIDEOQA_RULES, NavigateConfig
 from longlens.agents.trace import Trace
 from longlens.backends.base import Backend, GenConfig
 from longlens.data.rows import RLRow
-from longlens.errors import LongLensError
+from longlens.errors import ConfigError, LongLensError
 from longlens.rewards import WEIGHTS, TrajectoryReward, trajectory_reward
 from longlens.train.config import with_trl
 from longlens.train.grpo_core import (
@@ -123,11 +123,11 @@ class NavigateGRPOConfig:
     def __post_init__(self):
         with_trl(self, TRL_DEFAULTS)
         if self.on_invalid not in INVALID:
-            raise LongLensError(f"on_invalid must be one of {', '.join(INVALID)}, got {self.on_invalid!r}")
+            raise ConfigError(f"on_invalid must be one of {', '.join(INVALID)}, got {self.on_invalid!r}")
         if self.videoqa_rule not in VIDEOQA_RULES:
-            raise LongLensError(f"videoqa_rule must be one of {', '.join(VIDEOQA_RULES)}, got {self.videoqa_rule!r}")
+            raise ConfigError(f"videoqa_rule must be one of {', '.join(VIDEOQA_RULES)}, got {self.videoqa_rule!r}")
         if self.max_rounds < 1:
-            raise LongLensError(f"max_rounds must be at least 1, got {self.max_rounds}")
+            raise ConfigError(f"max_rounds must be at least 1, got {self.max_rounds}")
         self.stop = (self.stop,) if isinstance(self.stop, str) else tuple(self.stop)
 
     def navigate_config(self, args) -> NavigateConfig:

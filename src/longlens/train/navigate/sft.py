@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from longlens.agents.trace import Trace
-from longlens.errors import LongLensError
+from longlens.errors import ConfigError, LongLensError
 from longlens.train.config import with_trl
 from longlens.train.sft_core import load_text_model, train
 
@@ -231,10 +231,10 @@ class NavigateSFTConfig:
     def __post_init__(self):
         with_trl(self, TRL_DEFAULTS)
         if self.mode not in MODES:
-            raise LongLensError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
+            raise ConfigError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
         object.__setattr__(self, "data", (self.data,) if isinstance(self.data, str) else tuple(self.data))
         if not self.data:
-            raise LongLensError("data: give at least one run folder or LLaMA-Factory file")
+            raise ConfigError("data: give at least one run folder or LLaMA-Factory file")
 
 
 def run_navigate_sft(cfg: NavigateSFTConfig) -> dict:
@@ -246,7 +246,7 @@ def run_navigate_sft(cfg: NavigateSFTConfig) -> dict:
                                      train_invalid_turns=cfg.train_invalid_turns)
     model, tok = load_text_model(cfg)
     if tok.convert_tokens_to_ids(cfg.end_of_turn) in (None, tok.unk_token_id):
-        raise LongLensError(f"end_of_turn {cfg.end_of_turn!r} is not a token of {cfg.model_path}")
+        raise ConfigError(f"end_of_turn {cfg.end_of_turn!r} is not a token of {cfg.model_path}")
     samples, skipped = build_samples(tok, trajectories, mode=cfg.mode, end=cfg.end_of_turn,
                                      max_length=cfg.max_length, dedupe=cfg.dedupe)
     if not samples:

@@ -30,7 +30,7 @@ from typing import ClassVar
 
 from longlens.backends.hf import HFBackend
 from longlens.data.rows import CotRow, read_jsonl
-from longlens.errors import LongLensError, PlanError, VideoError
+from longlens.errors import ConfigError, LongLensError, PlanError, VideoError
 from longlens.prompts import ClipView, format_question, load_profile, zoom_messages
 from longlens.spans import Span
 from longlens.train.config import with_trl
@@ -107,11 +107,11 @@ class ZoomSFTConfig:
     def __post_init__(self):
         with_trl(self, TRL_DEFAULTS)
         if self.stage not in (1, 2):
-            raise LongLensError(f"stage must be 1 or 2, got {self.stage}")
+            raise ConfigError(f"stage must be 1 or 2, got {self.stage}")
         if self.loss not in LOSSES:
-            raise LongLensError(f"loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
+            raise ConfigError(f"loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
         if self.max_length < 1:
-            raise LongLensError("max_length must be at least 1")
+            raise ConfigError("max_length must be at least 1")
 
     @property
     def slow_table(self) -> tuple[int, ...]:
