@@ -21,92 +21,22 @@ from __future__ import annotations
 
 import hashlib
 import random
-import threading
 import time
-from collections import OrderedDict
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import NamedTuple
 
 from longlens.agents.trace import Outcome, Step, Stop, Trace, totals
 from longlens.agents.zoom.actions import INTERVAL_RULES, Answer, Malformed, Zoom, parse_action
+from longlens.agents.zoom.policy import IntervalPolicy
+from longlens.agents.zoom.shared import SharedFrames
 from longlens.backends.base import Backend, GenConfig
 from longlens.errors import ConfigError
 from longlens.prompts import ClipView, Text, Video, format_question, load_profile, zoom_messages
 from longlens.prompts.zoom import LETTERS
-from longlens.spans import iou
 from longlens.video import FrameCache, FrameSet, VideoInfo, decode, fast_plan, open_video, slow_plan, uniform_plan
 from longlens.video.plan import PATCH
 
 AGENTS = ("zoom", "no-zoom", "unified-zoom", "random-zoom", "uniform")
-
-
-@dataclass(frozen=True)
-class IntervalPolicy:
-    """How a requested [start, end] becomes a slow clip (reference inference, love-r1-spec §2.6)."""
-
-    pad_s: float = 5.0
-    """Padding added on each side, then clamped to [0, int(D)]."""
-    min_span_s: float = 3.0
-    """A clip shorter than this after padding ends zooming (the next step is the forced answer)."""
-    widen_to_s: float | None = 30.0
-    """Shorter clips are widened, centred, to min(widen_to_s, D * widen_fraction); None: never."""
-    widen_fraction: float = 1 / 8
-    max_overlap: float = 0.3
-    """A clip whose IoU with an accepted clip exceeds this ends zooming, without being added."""
-    swap_reversed: bool = True
-    """Read [end, start] as [start, end] (the reference sorts the two numbers); else end zooming."""
-    reject_outside: bool = False
-    """End zooming on an interval that lies wholly outside [0, D] (an option). The reference only pads and
-    clamps: [402, 450] on a 400 s video becomes [397, 400], then widened to [383, 400]."""
-    whole_video_fallback: bool = True
-    """At the forced step with no clip accepted, show the whole video as the slow clip."""
-
-    def apply(self, start: float, end: float, duration_s: float, accepted: list[tuple[float, float]]) -> ClipDecision:
-        """What becomes of an asked [start, end]: a clip, or zooming stops (and why)."""
-        error = None
-        if end < start:
-            if not self.swap_reversed:
-                return ClipDecision(None, "reversed interval: zooming stops", f"reversed interval [{start:g}, {end:g}]",
-                                    Stop.REVERSED)
-            error = f"reversed interval [{start:g}, {end:g}]; read as [{end:g}, {start:g}]"
-            start, end = end, start
-        if self.reject_outside and (start > duration_s or end < 0):
-            outside = f"interval [{start:g}, {end:g}] lies outside the video [0, {duration_s:.0f}]"
-            return ClipDecision(None, "outside the video: zooming stops", (f"{error}; " if error else "") + outside,
-                                Stop.OUTSIDE)
-        s = max(start - self.pad_s, 0.0)
-        e = min(end + self.pad_s, float(int(duration_s)))
-        notes = [f"asked [{start:g}, {end:g}]"]
-        if self.pad_s:
-            notes.append(f"padded to [{s:g}, {e:g}]")
-        if e - s < self.min_span_s:
-            return ClipDecision(None, "; ".join([*notes, f"shorter than {self.min_span_s:g} s: zooming stops"]), error,
-                                Stop.TOO_SHORT)
-        if self.widen_to_s is not None:
-            span = min(self.widen_to_s, duration_s * self.widen_fraction)
-            if e - s < span:
-                m = (s + e) / 2
-                s, e = float(int(max(m - span / 2, 0))), float(int(min(m + span / 2, duration_s)))
-                notes.append(f"widened to [{s:g}, {e:g}]")
-        for c in accepted:
-            if iou((s, e), c) > self.max_overlap:
-                notes.append(f"overlaps [{c[0]:g}, {c[1]:g}] (IoU {iou((s, e), c):.2f}): zooming stops")
-                return ClipDecision(None, "; ".join(notes), error, Stop.OVERLAP)
-        return ClipDecision((s, e), "; ".join(notes), error, None)
-
-
-class ClipDecision(NamedTuple):
-    """What `IntervalPolicy.apply` made of an asked interval."""
-
-    clip: tuple[float, float] | None
-    """The slow clip, or None: zooming stops."""
-    note: str
-    """What was done, for people."""
-    error: str | None
-    """The model's mistake, if any."""
-    stop: Stop | None
-    """Why zooming stops (None when there is a clip)."""
 
 
 @dataclass(frozen=True)
@@ -181,62 +111,6 @@ def _config_fields(preset: dict) -> dict:
     if preset.get("widen") is False:
         kw["policy"] = IntervalPolicy(widen_to_s=None)
     return kw
-
-
-class _Shared:
-    """One entry of `SharedFrames`."""
-
-    __slots__ = ("lock", "frames", "holders", "charged")
-
-    def __init__(self):
-        self.lock = threading.Lock()
-        self.frames: FrameSet | None = None
-        self.holders = 0
-        """Questions holding the key now."""
-        self.charged = False
-        """Whether a question has been charged for making the frames."""
-
-
-class SharedFrames:
-    """Frame sets by key, made once for all the questions that hold the key at the same time.
-
-    A question holds the keys it asked for until it releases them; the `keep` most recently released
-    entries stay in memory for the next questions (a runner orders questions by video), older ones go.
-    Thread-safe; a maker that fails leaves nothing behind (the next question tries again).
-    """
-
-    def __init__(self, keep: int = 2):
-        self.keep = keep
-        self._lock = threading.Lock()
-        self._entries: dict = {}  # key -> _Shared
-        self._released: OrderedDict = OrderedDict()
-
-    def get(self, key, make, held: set, *, charge: bool = True) -> tuple[FrameSet, bool]:
-        """(the frames of `key`, True if this call is charged for making them: the first call with `charge`,
-        so frames made ahead by a prefetch count for the first question that uses them); `key` joins `held`."""
-        with self._lock:
-            entry = self._entries.setdefault(key, _Shared())
-            if key not in held:
-                held.add(key)
-                entry.holders += 1
-                self._released.pop(key, None)
-        with entry.lock:
-            if entry.frames is None:
-                entry.frames = make()
-            first = charge and not entry.charged
-            entry.charged = entry.charged or charge
-            return entry.frames, first
-
-    def release(self, held: set) -> None:
-        with self._lock:
-            for key in held:
-                entry = self._entries[key]
-                entry.holders -= 1
-                if entry.holders == 0:
-                    self._released[key] = None
-            held.clear()
-            while len(self._released) > self.keep:
-                del self._entries[self._released.popitem(last=False)[0]]
 
 
 class ZoomAgent:
