@@ -27,7 +27,6 @@ import json
 import threading
 import time
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +34,7 @@ import numpy as np
 from longlens._imports import require
 from longlens.backends.base import DEFAULT_GEN, Backend, BackendError, Completion, GenConfig, Usage
 from longlens.backends.hf.sampling import pick_token
+from longlens.backends.hf.segments import Kept, Segment, concat, crop
 from longlens.prompts.messages import Image, Message, Text, Video, forced_prefix
 
 ROPE_RULES = ("trained", "transformers")
@@ -42,31 +42,6 @@ FAMILIES = ("qwen2_vl", "qwen2_5_vl", "qwen3_vl", "qwen3_vl_moe")
 DTYPES = ("auto", "bfloat16", "float16", "float32")
 _PLACEHOLDER = {"video": "<|vision_start|><|video_pad|><|vision_end|>",
                 "image": "<|vision_start|><|image_pad|><|vision_end|>"}
-
-
-@dataclass
-class _Segment:
-    """A tokenised stretch of the prompt with its media tensors."""
-
-    input_ids: object  # LongTensor (L,)
-    token_types: object  # LongTensor (L,): 0 text, 1 image, 2 video
-    grids: list  # (t, h, w) per image/video, in order
-    kinds: list  # 1 (image) or 2 (video) per grid
-    second_per_grid: list  # per video
-    inputs: dict  # pixel tensors and grids for the forward
-
-
-@dataclass
-class _Kept:
-    """The KV cache kept between requests and the prompt pieces it holds (each ends after a video)."""
-
-    keys: list  # chained digest per piece: text and pixels of this piece and of every piece before it
-    segments: list  # _Segment per piece
-    cache: object  # transformers Cache holding exactly these pieces
-
-    @property
-    def length(self) -> int:
-        return sum(len(s.input_ids) for s in self.segments)
 
 
 class HFBackend(Backend):
@@ -150,7 +125,7 @@ class HFBackend(Backend):
         eos = net.generation_config.eos_token_id
         eos = eos if isinstance(eos, list) else [eos] if eos is not None else []
         self._eos = {int(e) for e in eos} | {tok.convert_tokens_to_ids("<|im_end|>")}
-        self._kept: _Kept | None = None
+        self._kept: Kept | None = None
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------------ set-up
@@ -216,7 +191,7 @@ class HFBackend(Backend):
         # sampled_fps = len(frames_indices) / total_num_frames * fps = the plan's rate, exactly
         return VideoMetadata(total_num_frames=n, fps=float(fs.plan.sample_fps), frames_indices=list(range(n)))
 
-    def _segment(self, text: str, media: list) -> _Segment:
+    def _segment(self, text: str, media: list) -> Segment:
         torch = self._torch
         videos = [m for m in media if isinstance(m, Video)]
         images = [m for m in media if isinstance(m, Image)]
@@ -242,7 +217,7 @@ class HFBackend(Backend):
         inputs = {k: out[k] for k in ("pixel_values_videos", "video_grid_thw", "pixel_values", "image_grid_thw")
                   if k in out}
         kinds = [2 if isinstance(m, Video) else 1 for m in media]
-        return _Segment(ids, types, grids, kinds, spg, inputs)
+        return Segment(ids, types, grids, kinds, spg, inputs)
 
     def _pieces(self, text: str, media: list) -> list[tuple[str, list, str]]:
         """The prompt cut after every video: (text, media, chained key) per piece; the last piece is the rest.
@@ -285,7 +260,7 @@ class HFBackend(Backend):
                 "mm_token_type_ids": segment.token_types[None].int(), **segment.inputs}
 
     # ------------------------------------------------------------------ model calls
-    def _positions(self, segments: list[_Segment]):
+    def _positions(self, segments: list[Segment]):
         """(3, 1, L) positions of the concatenated segments."""
         torch = self._torch
         types = torch.cat([s.token_types for s in segments])
@@ -314,7 +289,7 @@ class HFBackend(Backend):
         positions, _ = self.net.model.get_rope_index(ids, **kw)
         return positions
 
-    def _forward(self, segment: _Segment, positions, cache, *, last_only: bool = True):
+    def _forward(self, segment: Segment, positions, cache, *, last_only: bool = True):
         torch = self._torch
         dev = self.device
         inputs = {k: v.to(dev) for k, v in segment.inputs.items()}
@@ -380,7 +355,7 @@ class HFBackend(Backend):
             del kept  # free the old cache before building a new one
             cache, done = self._new_cache(), []
         else:
-            _crop(kept.cache, sum(len(s.input_ids) for s in kept.segments[:reuse]))
+            crop(kept.cache, sum(len(s.input_ids) for s in kept.segments[:reuse]))
             cache, done = kept.cache, kept.segments[:reuse]
         cached = sum(len(s.input_ids) for s in done)
         t1 = time.perf_counter()
@@ -389,7 +364,7 @@ class HFBackend(Backend):
         segments = done + new
         positions = self._positions(segments)[:, :, cached:]
         t1 = time.perf_counter()
-        logits = self._forward(_concat(new, self._torch), positions, cache)
+        logits = self._forward(concat(new, self._torch), positions, cache)
         timings["prefill_s"] = time.perf_counter() - t1
         return logits, cache, segments, cached, pieces, positions
 
@@ -403,8 +378,8 @@ class HFBackend(Backend):
             ids, reason = self._decode(logits, cache, int(positions[:, 0, -1].max()) + 1, gen)
         finally:
             if self.kv_reuse and len(pieces) > 1:  # keep everything up to the end of the last video
-                self._kept = _Kept([key for _, _, key in pieces[:-1]], segments[:-1], cache)
-                _crop(cache, self._kept.length)
+                self._kept = Kept([key for _, _, key in pieces[:-1]], segments[:-1], cache)
+                crop(cache, self._kept.length)
         if self.device.startswith("cuda"):
             self._torch.cuda.synchronize()
         timings["decode_s"] = time.perf_counter() - t1
@@ -429,29 +404,3 @@ class HFBackend(Backend):
         """Drop the kept KV cache (frees its memory)."""
         with self._lock:
             self._kept = None
-
-
-def _concat(segments: list[_Segment], torch) -> _Segment:
-    """One segment of several consecutive ones (one forward pass)."""
-    if len(segments) == 1:
-        return segments[0]
-    inputs: dict = {}
-    for key in ("pixel_values_videos", "video_grid_thw", "pixel_values", "image_grid_thw"):
-        parts = [s.inputs[key] for s in segments if key in s.inputs]
-        if parts:
-            inputs[key] = torch.cat(parts)
-    return _Segment(
-        input_ids=torch.cat([s.input_ids for s in segments]),
-        token_types=torch.cat([s.token_types for s in segments]),
-        grids=[g for s in segments for g in s.grids],
-        kinds=[k for s in segments for k in s.kinds],
-        second_per_grid=[x for s in segments for x in s.second_per_grid],
-        inputs=inputs,
-    )
-
-
-def _crop(cache, length: int) -> None:
-    """Cut a cache back to its first `length` positions (transformers 5: a negative count removes)."""
-    extra = cache.get_seq_length() - length
-    if extra > 0:
-        cache.crop(-extra)
