@@ -240,27 +240,31 @@ class OpenAIBackend(Backend):
     def _delay(self, attempt: int) -> float:
         return self.backoff_s * (2**attempt) * (0.5 + random.random() / 2)
 
+    def _retried(self, exc: Exception, messages, attempt: int) -> str:
+        """After a failed try: raise the error when it is final (not the server's fault, or the last try),
+        else the short form it is recorded as."""
+        retry, error = self._failure(exc, messages)
+        if not retry or attempt == self.retries:
+            raise error from exc
+        return self._brief(exc)
+
     def generate(self, messages: tuple[Message, ...], gen: GenConfig = DEFAULT_GEN) -> Completion:
         body = self.request(messages, gen)
-        prefix = forced_prefix(messages) or ""
-        last = None
+        prefix, last = forced_prefix(messages) or "", None
         for attempt in range(self.retries + 1):
             t0 = time.perf_counter()
             try:
                 done = self._completion(self._call(self.client.chat.completions.create, body), prefix, t0)
                 return replace(done, retries=attempt, retry_error=last) if attempt else done
             except (self._openai.OpenAIError, _BadReply) as exc:
-                retry, error = self._failure(exc, messages)
-                if not retry or attempt == self.retries:
-                    raise error from exc
-                last = self._brief(exc)
+                last = self._retried(exc, messages, attempt)
             time.sleep(self._delay(attempt))
         raise AssertionError("unreachable")
 
     async def agenerate(self, messages: tuple[Message, ...], gen: GenConfig = DEFAULT_GEN) -> Completion:
+        """`generate` on the event loop: the same tries, the waits and the request awaited."""
         body = await asyncio.to_thread(self.request, messages, gen)  # JPEG encoding off the event loop
-        prefix = forced_prefix(messages) or ""
-        last = None
+        prefix, last = forced_prefix(messages) or "", None
         for attempt in range(self.retries + 1):
             t0 = time.perf_counter()
             try:
@@ -271,10 +275,7 @@ class OpenAIBackend(Backend):
                 done = self._completion(response, prefix, t0)
                 return replace(done, retries=attempt, retry_error=last) if attempt else done
             except (self._openai.OpenAIError, _BadReply) as exc:
-                retry, error = self._failure(exc, messages)
-                if not retry or attempt == self.retries:
-                    raise error from exc
-                last = self._brief(exc)
+                last = self._retried(exc, messages, attempt)
             await asyncio.sleep(self._delay(attempt))
         raise AssertionError("unreachable")
 
