@@ -71,6 +71,19 @@ def append_json(path: Path, obj) -> None:
     append_synced(path, dumps(obj) + "\n")
 
 
+def append_json_lines(path: Path, objs) -> int:
+    """Append each of `objs` as one JSON line through one open file, synced once at the end (a kill mid-way
+    leaves whole lines and at most one torn last line, which `cut_torn_line` drops). Returns how many."""
+    n = 0
+    with path.open("a", encoding="utf-8") as f:
+        for obj in objs:
+            f.write(dumps(obj) + "\n")
+            n += 1
+        f.flush()
+        os.fsync(f.fileno())
+    return n
+
+
 def complete_lines(path: str | Path) -> list[tuple[int, str]]:
     """(line number, text) of every complete, non-blank line of `path`: a last line without its newline is a
     write cut short by a kill, not a line. A missing file has none."""

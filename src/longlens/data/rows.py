@@ -18,7 +18,7 @@ from pathlib import Path
 
 from longlens.agents.zoom.actions import BOX, Zoom, parse_action
 from longlens.errors import ConfigError, LongLensError
-from longlens.jsonl import append_json, complete_lines, cut_torn_line
+from longlens.jsonl import append_json_lines, complete_lines, cut_torn_line
 from longlens.prompts import load_profile
 from longlens.spans import Span
 
@@ -166,16 +166,12 @@ def make_target(kind: str, cot: str, profile: str = "love-r1") -> str:
 
 # ---------------------------------------------------------------- our JSONL
 def to_jsonl(rows: Iterable, path: str | Path) -> int:
-    """Append `rows`, one JSON object a line, each synced; a torn last line left by a kill is cut first.
+    """Append `rows`, one JSON object a line, synced; a torn last line left by a kill is cut first.
     Returns how many were written."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     cut_torn_line(path)
-    n = 0
-    for row in rows:
-        append_json(path, row.to_dict())
-        n += 1
-    return n
+    return append_json_lines(path, (row.to_dict() for row in rows))
 
 
 def read_jsonl(path: str | Path, row_type: type = CotRow) -> list:

@@ -19,6 +19,7 @@ are decoded once for the questions in flight on it (`SharedFrames`), and `prefet
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import random
 import time
@@ -124,7 +125,14 @@ class ZoomAgent:
         self.cache = cache
         self.shared = shared or SharedFrames()
         self.profile = load_profile(config.profile)
-        self.factor = config.frame_factor or getattr(backend, "frame_factor", None) or PATCH
+        self.factor = _frame_factor(config, backend)
+
+    def with_backend(self, backend: Backend) -> ZoomAgent:
+        """This agent (config, cache, shared frames, profile) answering through `backend`."""
+        agent = copy.copy(self)
+        agent.backend = backend
+        agent.factor = _frame_factor(self.config, backend)
+        return agent
 
     # -------------------------------------------------------------- frames
     def _fast_plan(self, info: VideoInfo):
@@ -312,6 +320,11 @@ class ZoomAgent:
             choice=answer.choice if answer else None,
             totals=totals(steps, time.perf_counter() - t0),
         )
+
+
+def _frame_factor(config: ZoomConfig, backend: Backend) -> int:
+    """The grid frame sizes are rounded to: the config's, else the backend's model's, else Qwen2.5-VL's."""
+    return config.frame_factor or getattr(backend, "frame_factor", None) or PATCH
 
 
 def _seed(seed: int, video_id: str, question: str) -> int:

@@ -83,7 +83,7 @@ class Roller:
 
     def _policy(self, gen: GenConfig) -> tuple[RolloutBackend, ZoomAgent]:
         policy = RolloutBackend(self.agent.backend, gen.seed, gen)
-        return policy, ZoomAgent(policy, self.agent.config, cache=self.agent.cache, shared=self.agent.shared)
+        return policy, self.agent.with_backend(policy)
 
     def _sample(self, policy: RolloutBackend, part: int) -> list[StepSample]:
         profile = self.agent.profile
