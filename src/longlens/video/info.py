@@ -1,9 +1,12 @@
 """Opening a video: `open_video(path) -> VideoInfo`.
 
-The frame index is read by demuxing (no decoding): the presentation timestamp of every frame and
-which frames are keyframes. Times are seconds from the first frame, taken from the pts, so
-variable-frame-rate files are right. The index is cached by content fingerprint, so opening the
-same file again reads a few megabytes and nothing else.
+The frame index is the presentation timestamp of every frame and which frames are keyframes. It is read
+from the container's own index where there is one (the MP4/MOV sample tables: `container_index`), which
+costs a few megabytes of reading however long the video, and checked against the packets of the first and
+the last GOP; without a usable index (Matroska/WebM, fragmented MP4 ...), or when the check disagrees,
+every packet is demuxed (no decoding). Times are seconds from the first frame, taken from the pts, so
+variable-frame-rate files are right. The index is cached by content fingerprint, so opening the same file
+again reads a few megabytes and nothing else.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import numpy as np
 
 from longlens.errors import VideoError
 from longlens.video.cache import FrameCache
+from longlens.video.container_index import ContainerIndex, NoIndex, read_index
 
 INDEX_VERSION = 1
 _CHUNK = 1 << 20
@@ -48,6 +52,8 @@ class VideoInfo:
     """Presentation timestamps of all frames, ascending, in `time_base` units."""
     keyframes: np.ndarray = field(repr=False)
     """Indices (into `pts`) of keyframes, ascending."""
+    index_source: str = "demux"
+    """Where the frame index came from: "mp4" or "matroska" (the container's index) or "demux"."""
 
     @property
     def times_s(self) -> np.ndarray:
@@ -157,50 +163,130 @@ def _rate(stream, pts: np.ndarray, tb: Fraction) -> Fraction:
     return measured_rate
 
 
-def _scan(path: Path) -> dict:
-    """Demux the whole video stream (no decoding) and decode its first frame."""
+def _demux_index(path: Path, container, stream, tb: Fraction) -> tuple[np.ndarray, np.ndarray]:
+    """Every packet's pts and keyframe flag by demuxing the whole video stream (no decoding)."""
+    declared_frames = int(stream.frames or 0)
+    pts_list: list[int] = []
+    key_pts: list[int] = []
+    truncated = None
+    discarded = 0  # packets an edit list leaves out (a cut inside a GOP): read, not shown, not missing
+    try:
+        for packet in container.demux(stream):
+            if packet.size == 0:
+                continue
+            if packet.is_discard:
+                discarded += 1
+                continue
+            ts = packet.pts if packet.pts is not None else packet.dts
+            if ts is None:
+                continue
+            pts_list.append(ts)
+            if packet.is_keyframe:
+                key_pts.append(ts)
+    except av.error.FFmpegError as exc:
+        truncated = str(exc.strerror or exc)
+    if not pts_list:
+        if truncated:
+            raise VideoError(path, f"truncated or corrupt: no video packet could be read ({truncated})")
+        raise VideoError(path, "zero duration: the video stream has no frames")
+    pts = np.unique(np.asarray(pts_list, dtype=np.int64))
+    if truncated or (declared_frames and len(pts_list) + discarded < 0.98 * declared_frames - 1):
+        raise VideoError(
+            path,
+            f"truncated: the container declares {declared_frames} frames but only {len(pts_list)} "
+            "can be read; re-download or remux the file",
+        )
+    declared_s = _declared_video_seconds(container, stream)
+    readable_s = float((int(pts[-1]) - int(pts[0])) * tb)
+    if declared_s > 0.5 and readable_s < 0.9 * declared_s - 0.5:
+        raise VideoError(
+            path,
+            f"truncated: the container declares {declared_s:.1f} s but video data stops at "
+            f"{readable_s:.1f} s; re-download or remux the file",
+        )
+    key_idx = np.searchsorted(pts, np.unique(np.asarray(key_pts, dtype=np.int64)))
+    if len(key_idx) == 0 or key_idx[0] != 0:
+        key_idx = np.concatenate([[0], key_idx]).astype(np.int64)
+    return pts, key_idx.astype(np.int64)
+
+
+def _packets_from(container, stream, pts: int | None, limit: int) -> list[tuple[int, bool]]:
+    """(pts, keyframe) of up to `limit` packets from the keyframe at or before `pts` (None: the start)."""
+    if pts is not None:
+        container.seek(pts, stream=stream, backward=True)
+    out: list[tuple[int, bool]] = []
+    for packet in container.demux(stream):
+        if packet.size == 0 or packet.is_discard:
+            continue
+        ts = packet.pts if packet.pts is not None else packet.dts
+        if ts is not None:
+            out.append((int(ts), bool(packet.is_keyframe)))
+        if len(out) >= limit:
+            break
+    return out
+
+
+def _disagreement(index: ContainerIndex, container, stream, tb: Fraction) -> str | None:
+    """Why the container's index cannot be used as it is (None: it agrees with the packets it was checked on).
+
+    Checked by demuxing: the packets of the first GOP (and a little more) and of the last GOP must be frames of
+    the index, keyframes where the index says so, and the last GOP must hold as many frames as the index gives it.
+    """
+    if index.time_base != tb:
+        return f"time base {index.time_base} differs from the stream's {tb}"
+    if len(index.pts) == 0:
+        return "no frames in the index"
+    pts, keys = index.pts, index.keyframes
+    is_key = np.zeros(len(pts), bool)
+    is_key[keys] = True
+
+    def agrees(packets) -> bool:
+        got = np.asarray([p for p, _ in packets], dtype=np.int64)
+        at = np.searchsorted(pts, got)
+        if (at >= len(pts)).any() or (pts[np.minimum(at, len(pts) - 1)] != got).any():
+            return False
+        return all(is_key[i] for i, (_, k) in zip(at.tolist(), packets, strict=True) if k)
+
+    head = _packets_from(container, stream, None, 2 * int(np.diff(keys[:2])[0]) + 8 if len(keys) > 1 else 300)
+    if not head or not agrees(head):
+        return "the first packets are not the index's frames"
+    last_key = int(pts[keys[-1]])
+    tail = _packets_from(container, stream, last_key, len(pts) - int(keys[-1]) + 64)
+    tail = [p for p in tail if p[0] >= last_key]
+    if not agrees(tail) or len({p for p, _ in tail}) != len(pts) - int(keys[-1]):
+        return "the last GOP's packets are not the index's frames"
+    return None
+
+
+def _scan(path: Path, *, from_index: bool = True) -> dict:
+    """The frame index (from the container's index, checked, or by demuxing), and the first frame decoded."""
     container = open_container(path)
     try:
         stream = video_stream(container, path)
         tb = Fraction(stream.time_base) if stream.time_base else Fraction(1, 90000)
-        declared_frames = int(stream.frames or 0)
-        pts_list: list[int] = []
-        key_pts: list[int] = []
-        truncated = None
-        try:
-            for packet in container.demux(stream):
-                if packet.size == 0 or packet.is_discard:
-                    continue
-                ts = packet.pts if packet.pts is not None else packet.dts
-                if ts is None:
-                    continue
-                pts_list.append(ts)
-                if packet.is_keyframe:
-                    key_pts.append(ts)
-        except av.error.FFmpegError as exc:
-            truncated = str(exc.strerror or exc)
-        if not pts_list:
-            if truncated:
-                raise VideoError(path, f"truncated or corrupt: no video packet could be read ({truncated})")
-            raise VideoError(path, "zero duration: the video stream has no frames")
-        pts = np.unique(np.asarray(pts_list, dtype=np.int64))
-        if truncated or (declared_frames and len(pts_list) < 0.98 * declared_frames - 1):
-            raise VideoError(
-                path,
-                f"truncated: the container declares {declared_frames} frames but only {len(pts_list)} "
-                "can be read; re-download or remux the file",
-            )
-        declared_s = _declared_video_seconds(container, stream)
-        readable_s = float((int(pts[-1]) - int(pts[0])) * tb)
-        if declared_s > 0.5 and readable_s < 0.9 * declared_s - 0.5:
-            raise VideoError(
-                path,
-                f"truncated: the container declares {declared_s:.1f} s but video data stops at "
-                f"{readable_s:.1f} s; re-download or remux the file",
-            )
-        key_idx = np.searchsorted(pts, np.unique(np.asarray(key_pts, dtype=np.int64)))
-        if len(key_idx) == 0 or key_idx[0] != 0:
-            key_idx = np.concatenate([[0], key_idx]).astype(np.int64)
+        index, source = None, "demux"
+        if from_index:
+            with suppress(NoIndex, OSError):
+                index = read_index(path)
+        if index is not None:
+            size = path.stat().st_size
+            if index.data_end > size:
+                raise VideoError(
+                    path,
+                    f"truncated: the index places video data up to byte {index.data_end} but the file has "
+                    f"{size} bytes; re-download or remux the file",
+                )
+            try:
+                if _disagreement(index, container, stream, tb) is None:
+                    pts, key_idx, source = index.pts.astype(np.int64), index.keyframes.astype(np.int64), index.source
+            except av.error.FFmpegError:
+                pass
+        if source == "demux":
+            if index is not None:  # the check read packets: demux from a fresh start
+                container.close()
+                container = open_container(path)
+                stream = video_stream(container, path)
+            pts, key_idx = _demux_index(path, container, stream, tb)
         rate = _rate(stream, pts, tb)
         # decode the first frame: proves the codec is readable and gives the display rotation
         try:
@@ -221,17 +307,19 @@ def _scan(path: Path) -> dict:
             "height": h,
             "rotation": rotation,
             "codec": stream.codec_context.name,
+            "source": source,
             "pts": pts,
-            "keyframes": key_idx.astype(np.int64),
+            "keyframes": key_idx,
         }
     finally:
         container.close()
 
 
-def open_video(path: str | os.PathLike, *, cache: FrameCache | None = None) -> VideoInfo:
+def open_video(path: str | os.PathLike, *, cache: FrameCache | None = None, from_index: bool = True) -> VideoInfo:
     """Open `path` and return its `VideoInfo`; raises `VideoError` with a one-line reason if unusable.
 
     With a `cache`, the frame index is stored under the file's content fingerprint and reused.
+    `from_index=False` demuxes every packet instead of reading the container's index (the arrays are the same).
     """
     p = Path(path)
     _check_file(p)
@@ -244,7 +332,7 @@ def open_video(path: str | os.PathLike, *, cache: FrameCache | None = None) -> V
             meta, arrays = got
             scan = dict(meta, pts=np.asarray(arrays["pts"]), keyframes=np.asarray(arrays["keyframes"]))
     if scan is None:
-        scan = _scan(p)
+        scan = _scan(p, from_index=from_index)
         if cache is not None:
             meta = {k: v for k, v in scan.items() if k not in ("pts", "keyframes")}
             cache.put("index", key, meta, {"pts": scan["pts"], "keyframes": scan["keyframes"]})
@@ -264,4 +352,5 @@ def open_video(path: str | os.PathLike, *, cache: FrameCache | None = None) -> V
         time_base=tb,
         pts=scan["pts"],
         keyframes=scan["keyframes"],
+        index_source=str(scan.get("source", "demux")),
     )
