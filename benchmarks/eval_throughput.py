@@ -2,6 +2,9 @@
 
     python benchmarks/eval_throughput.py                       # 64 questions, 8 videos, 500 ms per call
     python benchmarks/eval_throughput.py --concurrency 16 --servers 2 --latency 1.0
+    python benchmarks/eval_throughput.py --realistic 250       # 720p 100-s upload-like videos (GOP 250)
+    python benchmarks/eval_throughput.py --warm --latency 0.3 --concurrency 64 --questions 512 --videos 16 \
+        --no-anchor                                            # the client's own plateau, frames cached
 
 The `needles` benchmark over generated videos (60 s, 320x180, made once under .bench/eval_throughput/),
 answered by the zoom agent (`python -m longlens eval ... --backend openai`, its own process) against
@@ -10,15 +13,23 @@ stand-in for a model). The anchor is the same command with
 ``--concurrency 1``; each mode starts from an empty run folder and an empty frame cache, so both decode
 every video. Printed: seconds and questions per second of each mode, the throughput ratio over the time
 the questions took (the eval's own `run_s`), and the ratio of the whole commands (start-up and imports,
-about 1.4 s of which the openai SDK is 1 s, included).
+about 1.4 s of which the openai SDK is 1 s, included), and the CPU seconds the eval process used.
+
+``--realistic GOP``: the videos are 100-s cuts of `benchmarks/realistic.py`'s 720p 3.5 Mbit/s segment (each
+starting at a different GOP, so every file is distinct), with the answer keys of generated needle videos (the
+scripted model answers without looking, so only the questions matter). ``--warm``: both modes start from a frame
+cache filled by an untimed run, so nothing is decoded (the client's request building alone).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
+import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -43,22 +54,56 @@ def make_suite(videos: int, per_video: int, duration_s: float) -> Path:
     return folder
 
 
-def run_mode(suite: Path, urls: list[str], concurrency: int, work: Path) -> tuple[float, float, list[dict]]:
+def make_realistic_suite(videos: int, per_video: int, gop: int) -> Path:
+    """`videos` distinct 100-s 720p upload-like videos (cuts of one realistic segment), each with a needle key."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from longlens.synth import load_answer_key, make_video
+    from realistic import FPS, realistic_video
+
+    folder = BENCH / f"realistic-{videos}x{per_video}-gop{gop}"
+    folder.mkdir(parents=True, exist_ok=True)
+    segment = realistic_video(100 / 60, gop)
+    for i in range(videos):
+        path = folder / f"v{i + 1}.mp4"
+        if path.exists() and path.with_suffix(".json").exists():
+            continue
+        cut = i * gop / FPS % 100  # start at the i-th keyframe and wrap round: the same length, other bytes
+        listing = folder / "concat.txt"
+        listing.write_text(f"file '{segment.resolve()}'\ninpoint {cut}\nfile '{segment.resolve()}'\noutpoint {cut}\n"
+                           if cut else f"file '{segment.resolve()}'\n")
+        subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "concat", "-safe", "0", "-i", str(listing), "-c", "copy",
+                        str(path)], check=True)
+        listing.unlink()
+        stub = folder / "stub.mp4"
+        make_video(stub, duration_s=100, width=64, height=36, fps=4, seed=200 + i, needles=per_video)
+        key = load_answer_key(stub.with_suffix(".json"))
+        stub.unlink()
+        stub.with_suffix(".json").unlink()
+        dataclasses.replace(key, video=path.name).save(path.with_suffix(".json"))
+    return folder
+
+
+def run_mode(suite: Path, urls: list[str], concurrency: int, work: Path, cache: Path | None = None,
+             tag: str = "") -> tuple[float, float, list[dict], float]:
     """One `longlens eval` process (the servers stay in this one, as a model server is elsewhere): its wall
-    seconds, the seconds its questions took (`run_s` of summary.json: start-up and imports excluded), records."""
-    out = work / f"run-c{concurrency}"
+    seconds, the seconds its questions took (`run_s` of summary.json: start-up and imports excluded), records,
+    and its CPU seconds."""
+    out = work / f"run-c{concurrency}{tag}"
     where = ["--endpoints", ",".join(urls)] if len(urls) > 1 else ["--base-url", urls[0]]
     cmd = [sys.executable, "-m", "longlens", "eval", "needles", "--data", str(suite), "--out", str(out),
            "--backend", "openai", *where, "--concurrency", str(concurrency), "--cache-dir",
-           str(work / f"cache-c{concurrency}")]
+           str(cache or work / f"cache-c{concurrency}{tag}")]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     done = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
     if done.returncode != 0:
         sys.exit(f"longlens eval failed with status {done.returncode}: {done.stderr.strip()}")
     records = [json.loads(x) for x in (out / "results.jsonl").read_text().splitlines()]
     run_s = json.loads((out / "summary.json").read_text())["run_s"]
-    return wall, run_s, records
+    return wall, run_s, records, cpu
 
 
 def main() -> int:
@@ -69,34 +114,55 @@ def main() -> int:
     ap.add_argument("--latency", type=float, default=0.5, help="seconds the server waits per call (default 0.5)")
     ap.add_argument("--concurrency", type=int, default=8)
     ap.add_argument("--servers", type=int, default=1, help="scripted servers; more than one uses --endpoints")
+    ap.add_argument("--realistic", type=int, metavar="GOP", help="100-s 720p upload-like videos with this GOP")
+    ap.add_argument("--warm", action="store_true", help="frames cached before timing (nothing decoded)")
+    ap.add_argument("--no-anchor", dest="anchor", action="store_false", help="skip the sequential run")
     args = ap.parse_args()
     if args.questions % args.videos:
         sys.exit(f"--questions ({args.questions}) must be a multiple of --videos ({args.videos})")
 
     from longlens.backends.scripted_server import ScriptedServer
 
-    suite = make_suite(args.videos, args.questions // args.videos, args.duration)
+    per_video = args.questions // args.videos
+    if args.realistic:
+        suite = make_realistic_suite(args.videos, per_video, args.realistic)
+        what = f"100 s, 1280x720 H.264 3.5 Mbit/s, GOP {args.realistic}"
+    else:
+        suite = make_suite(args.videos, per_video, args.duration)
+        what = f"{args.duration:g} s, 320x180"
     servers = [ScriptedServer([REPLY], repeat_last=True, latency_s=args.latency).start() for _ in range(args.servers)]
+    urls = [s.url for s in servers]
+    modes = ([1] if args.anchor else []) + [args.concurrency]
+    rows = {}
     try:
         with tempfile.TemporaryDirectory(dir=BENCH) as tmp:
-            seq_wall, seq_s, seq = run_mode(suite, [s.url for s in servers], 1, Path(tmp))
-            con_wall, con_s, con = run_mode(suite, [s.url for s in servers], args.concurrency, Path(tmp))
+            warm = None
+            if args.warm:
+                warm = Path(tmp) / "warm-cache"
+                run_mode(suite, urls, args.concurrency, Path(tmp), warm, tag="-fill")
+            for c in modes:
+                cache = None
+                if warm is not None:  # each mode reads its own copy of the filled cache
+                    cache = Path(tmp) / f"cache-{c}"
+                    shutil.copytree(warm, cache)
+                rows[c] = run_mode(suite, urls, c, Path(tmp), cache)
     finally:
         for s in servers:
             s.stop()
     n = args.questions
-    assert len(seq) == len(con) == n, (len(seq), len(con))
-    ratio = seq_s / con_s
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
-    print(f"{n} questions over {args.videos} videos ({args.duration:g} s, 320x180), {args.latency * 1000:.0f} ms per "
-          f"call, {args.servers} server(s), 1 call per question")
-    print(f"sequential (concurrency 1): {seq_s:7.2f} s  {n / seq_s:6.2f} questions/s   (command {seq_wall:.2f} s)")
-    print(f"concurrency {args.concurrency:<14}: {con_s:7.2f} s  {n / con_s:6.2f} questions/s   "
-          f"(command {con_wall:.2f} s)")
-    print(f"throughput ratio: {ratio:.2f}x (target >= 6x); whole commands, start-up included: "
-          f"{seq_wall / con_wall:.2f}x")
-    decoded = [sum(r["cost"]["frames_decoded"] for r in rs) for rs in (seq, con)]
-    print(f"frames decoded: sequential {decoded[0]}, concurrent {decoded[1]} (same videos, empty caches)")
+    print(f"{n} questions over {args.videos} videos ({what}), {args.latency * 1000:.0f} ms per call, "
+          f"{args.servers} server(s), 1 call per question, frame cache {'warm' if args.warm else 'empty'}")
+    for c, (wall, run_s, records, cpu) in rows.items():
+        assert len(records) == n, (c, len(records))
+        decoded = sum(r["cost"]["frames_decoded"] for r in records)
+        label = "sequential (concurrency 1)" if c == 1 else f"concurrency {c}"
+        print(f"{label:<27}: {run_s:7.2f} s  {n / run_s:6.2f} questions/s   (command {wall:.2f} s, CPU {cpu:.2f} s "
+              f"= {cpu / wall:.0%} of a core, frames decoded {decoded})")
+    if 1 in rows and len(rows) > 1:
+        seq, con = rows[1], rows[args.concurrency]
+        print(f"throughput ratio: {seq[1] / con[1]:.2f}x (target >= 6x); whole commands, start-up included: "
+              f"{seq[0] / con[0]:.2f}x")
     return 0
 
 

@@ -200,6 +200,52 @@ def test_a_frame_set_is_encoded_once_while_it_is_sent_again(monkeypatch):
     assert wire.video_url(frames, quality=50) != first and len(calls) == 9
 
 
+def test_questions_that_start_together_encode_their_frames_once(monkeypatch):
+    import threading
+    import time
+
+    from longlens.backends import wire
+
+    calls = []
+    real = wire.mp4_bytes
+
+    def slow(frames, fps, **kw):
+        calls.append(1)
+        time.sleep(0.2)  # long enough for every other caller to arrive while the first encodes
+        return real(frames, fps, **kw)
+
+    monkeypatch.setattr(wire, "mp4_bytes", slow)
+    frames = np.zeros((4, 16, 16, 3), np.uint8)
+    urls = []
+    threads = [threading.Thread(target=lambda: urls.append(wire.video_url(frames, fps=2.0))) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(calls) == 1 and len(urls) == 8 and len(set(urls)) == 1
+
+    def broken(frames, fps, **kw):
+        calls.append(1)
+        time.sleep(0.1)
+        raise ValueError("cannot encode")
+
+    monkeypatch.setattr(wire, "mp4_bytes", broken)
+    errors = []
+
+    def ask():
+        try:
+            wire.video_url(np.ones((2, 16, 16, 3), np.uint8), fps=2.0)
+        except ValueError as exc:
+            errors.append(str(exc))
+
+    threads = [threading.Thread(target=ask) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == ["cannot encode"] * 4  # every caller meets the failure, none hangs
+
+
 def test_probe_stops_a_server_that_counts_other_visual_tokens():
     """A server whose token counts do not grow with the frames' grid (here: the scripted server, which counts words)
     is stopped at start with the serve flags that fix it; `auto` probes vLLM servers only."""
