@@ -246,6 +246,41 @@ def test_questions_that_start_together_encode_their_frames_once(monkeypatch):
     assert errors == ["cannot encode"] * 4  # every caller meets the failure, none hangs
 
 
+def test_the_spliced_body_is_the_sdk_body(coded_video, monkeypatch):
+    """The request's JSON is written by us with the media URLs spliced in; the server receives what the SDK's own
+    serialisation of the dict sends, and an SDK that cannot send bytes gets the dict."""
+    def ask(backend):
+        agent = ZoomAgent(backend, ZoomConfig(agent="no-zoom"))
+        agent.run(coded_video, "Q? \"quoted\" \\ é", OPTIONS)
+        return backend
+
+    with ScriptedServer(["\\boxed{A}"], repeat_last=True) as server:
+        spliced = ask(backend_for(server))
+        assert spliced._raw_bodies
+        plain = backend_for(server)
+        calls = []
+
+        real_post = plain.client.post
+
+        def old_sdk_post(*a, **kw):  # an SDK without post(content=); create() posts a dict through it
+            if "content" in kw:
+                calls.append(1)
+                raise TypeError("post() got an unexpected keyword argument 'content'")
+            return real_post(*a, **kw)
+
+        monkeypatch.setattr(plain.client, "post", old_sdk_post)
+        ask(plain)
+        assert calls == [1] and not plain._raw_bodies
+        ask(plain)  # not tried again
+        assert calls == [1]
+    first, second, third = server.requests
+    assert first == second == third
+    videos = [p for p in first["messages"][1]["content"] if p["type"] == "video_url"]
+    assert len(videos) == 1 and videos[0]["video_url"]["url"].startswith("data:video/mp4;base64,")
+    texts = [p.get("text", "") for p in first["messages"][1]["content"]]
+    assert any('Q? "quoted" \\ é' in t for t in texts)  # the text around the media went through JSON as usual
+
+
 def test_probe_stops_a_server_that_counts_other_visual_tokens():
     """A server whose token counts do not grow with the frames' grid (here: the scripted server, which counts words)
     is stopped at start with the serve flags that fix it; `auto` probes vLLM servers only."""

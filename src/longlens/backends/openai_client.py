@@ -28,7 +28,7 @@ import numpy as np
 
 from longlens._imports import require
 from longlens.backends.base import DEFAULT_GEN, Backend, BackendError, Completion, GenConfig, Usage
-from longlens.backends.wire import VIDEO_FORMATS, count_media, serve_flags, to_openai
+from longlens.backends.wire import VIDEO_FORMATS, count_media, json_bytes, serve_flags, to_openai
 from longlens.prompts.messages import Message, Text, Video, forced_prefix
 
 RETRYABLE_STATUS = {408, 409, 429, 500, 502, 503, 504}
@@ -76,6 +76,11 @@ class OpenAIBackend(Backend):
         # our own retry loop gives one clear error at the end; the SDK's is off
         self.client = openai.OpenAI(base_url=self.base_url, api_key=key, timeout=timeout_s, max_retries=0)
         self.aclient = openai.AsyncOpenAI(base_url=self.base_url, api_key=key, timeout=timeout_s, max_retries=0)
+        from openai.types.chat import ChatCompletion
+
+        self._chat_type = ChatCompletion
+        self._raw_bodies = True
+        """Whether the SDK sends a body given as JSON bytes (`post(content=)`); older ones get the dict."""
 
     # ------------------------------------------------------------------ start-up check
     def check(self) -> None:
@@ -140,10 +145,13 @@ class OpenAIBackend(Backend):
                 self.video_token_id = int(values[longest])
 
     # ------------------------------------------------------------------ requests
-    def request(self, messages: tuple[Message, ...], gen: GenConfig) -> dict:
+    def request(self, messages: tuple[Message, ...], gen: GenConfig, media: dict[str, str] | None = None) -> dict:
+        """The chat-completions body (the SDK's keyword arguments; `extra_body` holds what the SDK does not name).
+        With a `media` dict the data URLs are tokens mapped there (`wire.to_openai`)."""
         body: dict = {
             "model": self.model,
-            "messages": to_openai(messages, video_format=self.video_format, jpeg_quality=self.jpeg_quality),
+            "messages": to_openai(messages, video_format=self.video_format, jpeg_quality=self.jpeg_quality,
+                                  media=media),
             "max_tokens": gen.max_new_tokens,
             "temperature": gen.temperature,
             "top_p": gen.top_p,
@@ -192,11 +200,43 @@ class OpenAIBackend(Backend):
             finish_reason=finish if isinstance(finish, str) else None,
         )
 
+    def _raw(self, body: dict, media: dict[str, str]) -> bytes:
+        """The request's JSON bytes, the data URLs spliced in (`wire.json_bytes`); `extra_body` merged as the SDK
+        merges it."""
+        flat = {k: v for k, v in body.items() if k != "extra_body"}
+        flat.update(body.get("extra_body") or {})
+        return json_bytes(flat, media)
+
     def _call(self, create, body: dict):
         try:
             return create(**body)
         except ValueError as exc:  # a body that is not JSON (json.JSONDecodeError): the server's fault
             raise self._not_json(exc) from exc
+
+    async def _asend(self, body: dict, media: dict[str, str]):
+        """`_send` on the async client."""
+        if self._raw_bodies:
+            try:
+                return await self.aclient.post("/chat/completions", content=self._raw(body, media),
+                                                cast_to=self._chat_type)
+            except TypeError:
+                self._raw_bodies = False
+        for token, url in media.items():
+            _restore(body["messages"], token, url)
+        return await self.aclient.chat.completions.create(**body)
+
+    def _send(self, client, body: dict, media: dict[str, str]):
+        """POST the request: the body's JSON is written by us with the media spliced in, so
+        the SDK does not escape megabytes of base64 for every call (that held the GIL for most of the client's
+        time at 64 questions in flight). SDKs without `post(content=)` get the dict."""
+        if self._raw_bodies:
+            try:
+                return client.post("/chat/completions", content=self._raw(body, media), cast_to=self._chat_type)
+            except TypeError:  # this SDK cannot send pre-serialized JSON
+                self._raw_bodies = False
+        for token, url in media.items():  # the plain path: the URLs back in the dict
+            _restore(body["messages"], token, url)
+        return client.chat.completions.create(**body)
 
     def _not_json(self, exc: ValueError) -> _BadReply:
         return _BadReply(f"{self.base_url} answered HTTP 200 with a body that is not JSON ({str(exc)[:80]})")
@@ -249,12 +289,13 @@ class OpenAIBackend(Backend):
         return self._brief(exc)
 
     def generate(self, messages: tuple[Message, ...], gen: GenConfig = DEFAULT_GEN) -> Completion:
-        body = self.request(messages, gen)
+        media: dict[str, str] = {}
+        body = self.request(messages, gen, media)
         prefix, last = forced_prefix(messages) or "", None
         for attempt in range(self.retries + 1):
             t0 = time.perf_counter()
             try:
-                done = self._completion(self._call(self.client.chat.completions.create, body), prefix, t0)
+                done = self._completion(self._call(lambda **b: self._send(self.client, b, media), body), prefix, t0)
                 return replace(done, retries=attempt, retry_error=last) if attempt else done
             except (self._openai.OpenAIError, _BadReply) as exc:
                 last = self._retried(exc, messages, attempt)
@@ -263,13 +304,14 @@ class OpenAIBackend(Backend):
 
     async def agenerate(self, messages: tuple[Message, ...], gen: GenConfig = DEFAULT_GEN) -> Completion:
         """`generate` on the event loop: the same tries, the waits and the request awaited."""
-        body = await asyncio.to_thread(self.request, messages, gen)  # JPEG encoding off the event loop
+        media: dict[str, str] = {}
+        body = await asyncio.to_thread(self.request, messages, gen, media)  # JPEG encoding off the event loop
         prefix, last = forced_prefix(messages) or "", None
         for attempt in range(self.retries + 1):
             t0 = time.perf_counter()
             try:
                 try:
-                    response = await self.aclient.chat.completions.create(**body)
+                    response = await self._asend(body, media)
                 except ValueError as exc:  # a body that is not JSON (json.JSONDecodeError)
                     raise self._not_json(exc) from exc
                 done = self._completion(response, prefix, t0)
@@ -281,6 +323,19 @@ class OpenAIBackend(Backend):
 
     def describe(self) -> str:
         return f"openai:{self.model}@{self.base_url}"
+
+
+def _restore(value, token: str, url: str) -> None:
+    """Put `url` back where `token` stands in the messages (in place)."""
+    if isinstance(value, list):
+        for item in value:
+            _restore(item, token, url)
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            if v == token:
+                value[k] = url
+            elif isinstance(v, list | dict):
+                _restore(v, token, url)
 
 
 def _count(value) -> int | None:

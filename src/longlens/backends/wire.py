@@ -150,10 +150,23 @@ def video_url(frames: np.ndarray, quality: int = 95, fps: float | None = None) -
     return _ENCODED.get(frames, quality, fps)
 
 
-def to_openai(messages: Sequence[Message], *, video_format: str = "mp4", jpeg_quality: int = 95) -> list[dict]:
-    """The chat messages of the OpenAI API, each video in `video_format` (see the module's notes)."""
+def to_openai(messages: Sequence[Message], *, video_format: str = "mp4", jpeg_quality: int = 95,
+              media: dict[str, str] | None = None) -> list[dict]:
+    """The chat messages of the OpenAI API, each video in `video_format` (see the module's notes).
+
+    With a `media` dict, each data URL is left out: a short token stands in its place and `media` maps the token
+    to the URL, for `json_bytes` to put back (a fast view's URL is megabytes that JSON would otherwise escape again
+    for every request)."""
     if video_format not in VIDEO_FORMATS:
         raise ValueError(f"video format must be one of {', '.join(VIDEO_FORMATS)}, got {video_format!r}")
+
+    def ref(url: str) -> str:
+        if media is None:
+            return url
+        token = f"@@longlens-media-{len(media)}@@"
+        media[token] = url
+        return token
+
     out = []
     for m in messages:
         if m.role in ("system", "assistant") or all(isinstance(p, Text) for p in m.parts):
@@ -166,16 +179,27 @@ def to_openai(messages: Sequence[Message], *, video_format: str = "mp4", jpeg_qu
             elif isinstance(p, Video) and video_format != "images":
                 fps = p.frames.plan.sample_fps if video_format == "mp4" else None
                 content.append({"type": "video_url",
-                                "video_url": {"url": video_url(p.frames.frames, jpeg_quality, fps)}})
+                                "video_url": {"url": ref(video_url(p.frames.frames, jpeg_quality, fps))}})
             elif isinstance(p, Video):
                 for f in p.frames.frames:
                     url = "data:image/jpeg;base64," + jpeg_b64(f, jpeg_quality)
-                    content.append({"type": "image_url", "image_url": {"url": url}})
+                    content.append({"type": "image_url", "image_url": {"url": ref(url)}})
             elif isinstance(p, Image):
                 url = "data:image/jpeg;base64," + jpeg_b64(p.pixels, jpeg_quality)
-                content.append({"type": "image_url", "image_url": {"url": url}})
+                content.append({"type": "image_url", "image_url": {"url": ref(url)}})
         out.append({"role": m.role, "content": content})
     return out
+
+
+def json_bytes(body: dict, media: dict[str, str]) -> bytes:
+    """`body` as compact UTF-8 JSON (as the openai SDK writes it), with every `media` token replaced by its URL.
+
+    The URLs are data URLs of base64 (letters, digits, ``+/=:;,``): JSON needs no escape in them, so they go in
+    as they are, a copy instead of an escaping pass over megabytes."""
+    data = json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+    for token, url in media.items():
+        data = data.replace(token.encode(), url.encode(), 1)
+    return data
 
 
 def count_media(messages: Sequence[Message], frames_as_images: bool = False) -> dict[str, int]:
