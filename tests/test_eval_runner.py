@@ -187,6 +187,25 @@ def test_shared_frames_keep_only_what_is_held_or_recent():
     assert shared.get("p", lambda: pytest.fail("made twice"), b) == ("frames-p", False)
 
 
+def test_videos_are_decoded_ahead_as_wide_as_the_cores_allow(tmp_path, monkeypatch):
+    import longlens.bench.runner as runner
+
+    monkeypatch.setattr(runner.os, "cpu_count", lambda: 8)
+    monkeypatch.setattr(runner, "default_workers", lambda: 2)  # 8 cores, 2 decode threads a video: 4 ahead
+    prepared, lock = [], threading.Lock()
+
+    def prepare(sample):
+        with lock:
+            prepared.append(sample.video)
+
+    samples = [Sample("t", f"q{i}", f"v{i // 2}.mp4", "Q?", ("a", "b"), "A") for i in range(14)]  # 7 videos
+    def answer(sample):  # each question fails on its input (recorded; the run goes on): only the prefetch matters
+        raise LongLensError(f"{sample.video}: not read in this test")
+
+    run_eval(samples, answer, tmp_path / "run", {}, concurrency=2, prepare=prepare)
+    assert sorted(prepared) == [f"v{i}.mp4" for i in range(1, 7)]  # every later video once, none twice
+
+
 def test_the_next_video_is_decoded_ahead_and_charged_once(suite, tmp_path, monkeypatch):
     import longlens.agents.zoom.loop as zoom
 

@@ -14,7 +14,9 @@ the run folder) and ``wall_s``.
 
 Questions run grouped by video (in the order videos first appear), so the questions on one video are in
 flight together and share its decoded frames; with `prepare` (the zoom agent's `prefetch`), the next
-video is decoded in a background thread while the current one's questions wait for the model. A failing
+videos are decoded in background threads while the current one's questions wait for the model: as many at once
+as the machine's cores allow (cores / the decoder's own threads per video; one on 2 cores), each into the frame
+cache, so memory holds only the frames of the questions in flight. A failing
 model server (`BackendError`, after its retries) stops the run: the failed question gets an error record
 (``error_kind`` "server"), the questions in flight finish and are written, and rerunning asks the failed ones
 again (their last record counts). A question that fails on its input (a broken video) gets an error record
@@ -48,6 +50,7 @@ from longlens.bench.sample import Sample
 from longlens.bench.scorers import score_reply, score_trace
 from longlens.errors import LongLensError
 from longlens.jsonl import append_synced, cut_torn_line, dumps, read_lines, run_each, unique_ids, write_json
+from longlens.video.decode import default_workers
 
 __all__ = ["WHOLE", "RunFolder", "Shard", "run_eval"]
 
@@ -319,7 +322,7 @@ def run_eval(samples: list[Sample], answer: Callable[[Sample], Trace], out: str 
              missing_videos: int = 0) -> list[dict]:
     """Answer every sample (of `shard`'s slice) not yet in `out` with `answer(sample) -> Trace`, `concurrency`
     at a time; returns all records of the run folder, every shard's. When the first question on a video
-    starts, `prepare(sample)` is called in a background thread for the first question on the next video
+    starts, `prepare(sample)` is called in background threads for the first questions on the next videos
     (concurrency > 1 only)."""
     unique_ids(samples)
     folder = RunFolder(Path(out), shard)
@@ -343,11 +346,14 @@ def _run_locked(folder: RunFolder, samples, answer, *, concurrency, extractor, p
     total = len(samples)
     finished = len(done)
 
-    ahead = ThreadPoolExecutor(max_workers=1) if prepare and concurrency > 1 else None
-    following = {}  # first sample of a video -> first sample of the next video
+    # decode ahead: as many videos at once as the cores allow (each decode already runs default_workers() threads)
+    width = max(1, (os.cpu_count() or 1) // default_workers())
+    ahead = ThreadPoolExecutor(max_workers=width) if prepare and concurrency > 1 else None
+    following: dict[str, list[Sample]] = {}  # first sample of a video -> first samples of the next `width` videos
     firsts = [s for i, s in enumerate(todo) if i == 0 or todo[i - 1].video != s.video]
-    for a, b in zip(firsts, firsts[1:], strict=False):
-        following[a.id] = b
+    for i, a in enumerate(firsts):
+        following[a.id] = firsts[i + 1 : i + 1 + width]
+    submitted: set[str] = set()
 
     def warm(sample: Sample) -> None:
         with contextlib.suppress(Exception):  # only a head start: the question itself meets any failure
@@ -355,7 +361,11 @@ def _run_locked(folder: RunFolder, samples, answer, *, concurrency, extractor, p
 
     def one(sample: Sample) -> dict:
         if ahead is not None and sample.id in following:
-            ahead.submit(warm, following[sample.id])
+            with lock:
+                nexts = [b for b in following[sample.id] if b.id not in submitted]
+                submitted.update(b.id for b in nexts)
+            for b in nexts:
+                ahead.submit(warm, b)
         t0 = time.perf_counter()
         base = {"id": sample.id, "video_id": sample.video_id, "benchmark": sample.benchmark, "task": sample.task,
                 "categories": sample.categories, "n_options": len(sample.options), "truth": sample.answer,
