@@ -111,12 +111,14 @@ def worker(method: str, video: str, plan_file: str, out: str, cache_dir: str) ->
 
 def profile(video: str, plan: dict) -> dict:
     """Where LongLens's exact decode of `plan` spends its time, on one worker thread (CPU seconds)."""
+    import importlib
+
     import av
 
-    import longlens.video.decode as dec
     from longlens.video import fast_plan, open_video, slow_plan
     from longlens.video.stamps import draw_stamp_rgb
 
+    dec = importlib.import_module("longlens.video.decode")  # the module (longlens.video.decode is the function)
     info = open_video(video)
     p = fast_plan(info) if plan["kind"] == "fast" else slow_plan(info, *plan["span_s"])
     groups = dec._gop_groups(info, np.unique(dec.choose_frames(info, p)))
@@ -273,7 +275,20 @@ def fill_cache(python: Path, video: Path, plan: dict, cache_dir: Path, mode: str
     subprocess.run([str(python), "-c", code, str(video), str(cache_dir)], check=True, env=_env())
 
 
-def bench_video(name: str, video: Path, segment: int | None, dpy: Path) -> dict:
+STORE = BENCH / "decode-results.json"
+
+
+def _stored() -> dict:
+    return json.loads(STORE.read_text()) if STORE.exists() else {}
+
+
+def _store(key: str, row: dict) -> None:
+    rows = _stored()
+    rows[key] = row
+    STORE.write_text(json.dumps(rows))
+
+
+def bench_video(name: str, video: Path, segment: int | None, dpy: Path, reuse: bool = False) -> dict:
     me = Path(sys.executable)
     cache_dir = BENCH / "warm-cache"
     shutil.rmtree(cache_dir, ignore_errors=True)
@@ -288,14 +303,22 @@ def bench_video(name: str, video: Path, segment: int | None, dpy: Path) -> dict:
         if kind == "fast":
             methods[2:2] = [("longlens-nearest", me), ("keyframes", me)]
         for method, py in methods:
-            if method.startswith("warm"):  # a cold run fills the cache; a fresh process only reads it
-                fill_cache(me, video, plan, cache_dir, method.split("-")[1])
+            key = f"{video.name}|{kind}|{method}"
             print(f"  {kind:<4} {method:<18}", end=" ", flush=True)
-            r = run_method(method, py, video, plan, cache_dir)
+            if reuse and key in _stored():  # measured by an earlier run of this script (--reuse)
+                r = _stored()[key]
+            else:
+                if method.startswith("warm"):  # a cold run fills the cache; a fresh process only reads it
+                    fill_cache(me, video, plan, cache_dir, method.split("-")[1])
+                r = run_method(method, py, video, plan, cache_dir)
+                _store(key, r)
             out["rows"][(kind, method)] = r
             print(f"{r['wall_s']:8.2f} s  cpu {r['cpu_s']:7.2f} s  {r['rss_mb']:6.0f} MB  exact {r['exact']}/{r['n']}  "
                   f"decoded {r.get('decoded', '-')} (minimum {out['minimum'][kind]})", flush=True)
-        out["profile", kind] = run_method("profile", me, video, plan, cache_dir)
+        key = f"{video.name}|{kind}|profile"
+        if not (reuse and key in _stored()):
+            _store(key, run_method("profile", me, video, plan, cache_dir))
+        out["profile", kind] = _stored()[key]
     shutil.rmtree(cache_dir, ignore_errors=True)
     return out
 
@@ -408,6 +431,7 @@ def main() -> None:
     ap.add_argument("--synthetic", action="store_true", help="also the synthetic needle video")
     ap.add_argument("--only", choices=["gop250", "gop60", "synthetic", "open"], help="one part only")
     ap.add_argument("--write-docs", action="store_true", help="update docs/benchmarks.md with the results")
+    ap.add_argument("--reuse", action="store_true", help="keep rows an earlier run measured")
     ap.add_argument("--worker", nargs=5, help=argparse.SUPPRESS)
     ap.add_argument("--open-worker", nargs=3, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -419,9 +443,9 @@ def main() -> None:
     results = []
     for name, gop in (("realistic, GOP 250", 250), ("realistic, GOP 60", 60)):
         if args.only in (None, f"gop{gop}"):
-            results.append(bench_video(name, realistic_video(args.minutes, gop), SEGMENT, dpy))
+            results.append(bench_video(name, realistic_video(args.minutes, gop), SEGMENT, dpy, args.reuse))
     if args.synthetic or args.only == "synthetic":
-        results.append(bench_video("synthetic", synthetic_video(args.minutes), None, dpy))
+        results.append(bench_video("synthetic", synthetic_video(args.minutes), None, dpy, args.reuse))
     opened = None
     if args.open_hours and args.only in (None, "open"):
         opened = bench_open(realistic_video(args.open_hours * 60, 250))
@@ -429,7 +453,7 @@ def main() -> None:
     print()
     print(report)
     if args.write_docs:
-        write_docs(report, "".join(f" {a}" for a in sys.argv[1:] if a != "--write-docs"))
+        write_docs(report, "".join(f" {a}" for a in sys.argv[1:] if a not in ("--write-docs", "--reuse")))
 
 
 if __name__ == "__main__":
