@@ -12,8 +12,9 @@ How it works:
 3. Conversion follows the reference pipeline: the full-size RGB picture, the red timestamp drawn on it
    (`stamps.py`), then FFmpeg's bicubic resize to the plan's size (the reference resizes with torchvision's
    antialiased bicubic; docs/fidelity.md gives the measured distance: above 40 dB PSNR).
-4. Groups are split between worker threads, each with its own demuxer and decoder; PyAV releases
-   the GIL while decoding and scaling, so two cores decode two GOPs at once.
+4. Worker threads, each with its own demuxer and decoder, take the groups one at a time, the costliest
+   first, so they finish together; PyAV releases the GIL while decoding and scaling, so two cores decode
+   two GOPs at once.
 
 The timestamps reported and stamped are always those of the frame actually returned.
 """
@@ -21,6 +22,7 @@ The timestamps reported and stamped are always those of the frame actually retur
 from __future__ import annotations
 
 import os
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -148,20 +150,26 @@ def _gop_groups(info: VideoInfo, wanted: np.ndarray) -> list[tuple[int, list[int
     return groups
 
 
-def _split(groups, workers: int) -> list[list[tuple[int, list[int]]]]:
-    """Contiguous slices of `groups` with about equal decode cost (frames from keyframe + a seek)."""
-    if workers <= 1 or len(groups) <= 1:
-        return [groups]
-    cost = np.array([g[1][-1] - g[0] + 1 + 4 for g in groups], dtype=np.float64)
-    cum = np.cumsum(cost)
-    bounds = np.searchsorted(cum, cum[-1] * np.arange(1, workers) / workers)
-    parts, prev = [], 0
-    for b in [*bounds.tolist(), len(groups)]:
-        b = max(b, prev)
-        if b > prev:
-            parts.append(groups[prev:b])
-        prev = b
-    return parts
+class _Work:
+    """The GOP groups, handed to the workers one at a time, the costliest first (frames from the keyframe to the
+    last wanted one, plus a seek): a worker that finishes early takes the next, so the cores finish together
+    even when a few long GOPs hold most of the work (a zoom-in clip spans a handful)."""
+
+    def __init__(self, groups: list[tuple[int, list[int]]]):
+        cost = np.array([g[1][-1] - g[0] + 1 + 4 for g in groups], dtype=np.int64)
+        self.items = [groups[i] for i in np.argsort(-cost, kind="stable")]
+        self.lock = threading.Lock()
+        self.next = 0
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> tuple[int, list[int]]:
+        with self.lock:
+            if self.next >= len(self.items):
+                raise StopIteration
+            self.next += 1
+            return self.items[self.next - 1]
 
 
 def _decode_groups(info: VideoInfo, groups, convert: _Converter, threads: int) -> tuple[dict, int]:
@@ -260,14 +268,14 @@ def decode(
     wanted = np.unique(chosen)
     groups = _gop_groups(info, wanted)
     n_workers = min(workers or default_workers(), len(groups)) or 1
-    parts = _split(groups, n_workers)
     convert = _Converter(info, plan)
-    threads = max(1, (os.cpu_count() or 1) // len(parts))
-    if len(parts) == 1:
-        results = [_decode_groups(info, parts[0], convert, threads)]
+    threads = max(1, (os.cpu_count() or 1) // n_workers)
+    work = _Work(groups)
+    if n_workers == 1:
+        results = [_decode_groups(info, work, convert, threads)]
     else:
-        with ThreadPoolExecutor(len(parts)) as pool:
-            results = list(pool.map(lambda p: _decode_groups(info, p, convert, threads), parts))
+        with ThreadPoolExecutor(n_workers) as pool:
+            results = list(pool.map(lambda _: _decode_groups(info, work, convert, threads), range(n_workers)))
     decoded: dict[int, np.ndarray] = {}
     produced = 0
     for part, n in results:
