@@ -96,3 +96,17 @@ def test_truncated_data_behind_a_whole_index_is_an_error(files, tmp_path):
     short.write_bytes(data[: len(data) * 2 // 3])
     with pytest.raises(VideoError, match="truncated"):
         open_video(short)
+
+
+def _source_in_child(path: str) -> str:
+    return open_video(path).index_source
+
+
+def test_opening_works_in_a_forked_child(files):
+    """DataLoader workers are forked from a process that has opened videos: the index read must still run there
+    (a thread pool made in the parent has no threads in the child and hung the read)."""
+    import multiprocessing
+
+    open_video(files["b.mp4"])
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        assert pool.apply_async(_source_in_child, (str(files["rot.mp4"]),)).get(timeout=60) == "mp4"

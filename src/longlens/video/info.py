@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from concurrent.futures import ThreadPoolExecutor
+import threading
 from contextlib import suppress
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -259,27 +259,36 @@ def _disagreement(index: ContainerIndex, container, stream, tb: Fraction) -> str
     return None
 
 
-_INDEX_READER = ThreadPoolExecutor(max_workers=2, thread_name_prefix="longlens-index")
+class _IndexRead(threading.Thread):
+    """`read_index(path)` in a daemon thread; `result()` is the index, or None when the container has none."""
+
+    def __init__(self, path: Path):
+        super().__init__(name="longlens-index", daemon=True)
+        self.path, self.index = path, None
+        self.start()
+
+    def run(self) -> None:
+        with suppress(NoIndex, OSError):
+            self.index = read_index(self.path)
+
+    def result(self) -> ContainerIndex | None:
+        self.join()
+        return self.index
 
 
 def _scan(path: Path, *, from_index: bool = True) -> dict:
     """The frame index (from the container's index, checked, or by demuxing), and the first frame decoded."""
     # the container's index is read beside FFmpeg's own opening of the file (which parses the same moov box, in
-    # C, without the GIL): on a 3-hour MP4 each takes about 65 ms
-    reading = _INDEX_READER.submit(read_index, path) if from_index else None
-    try:
-        container = open_container(path)
-    except BaseException:
-        if reading is not None:
-            reading.cancel()
-        raise
+    # C, without the GIL): on a 3-hour MP4 each takes about 65 ms. A thread of this call's own, not a pool: a pool
+    # made before a fork (DataLoader workers) has no threads in the child and would never run the read.
+    reading = _IndexRead(path) if from_index else None
+    container = open_container(path)
     try:
         stream = video_stream(container, path)
         tb = Fraction(stream.time_base) if stream.time_base else Fraction(1, 90000)
         index, source = None, "demux"
         if reading is not None:
-            with suppress(NoIndex, OSError):
-                index = reading.result()
+            index = reading.result()
         if index is not None:
             size = path.stat().st_size
             if index.data_end > size:
