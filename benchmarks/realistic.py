@@ -41,10 +41,8 @@ BITRATE = 3_500_000
 def frame_index(code: int | np.ndarray, target: int | np.ndarray) -> np.ndarray:
     """The absolute frame index whose segment code is `code`, nearest to frame `target`."""
     code, target = np.asarray(code, np.int64), np.asarray(target, np.int64)
-    base = target - (target % SEGMENT)
-    cands = np.stack([base - SEGMENT + code, base + code, base + SEGMENT + code])
-    return cands[np.abs(cands - target).argmin(axis=0), np.arange(cands.shape[1])] if cands.ndim > 1 else \
-        cands[np.abs(cands - target).argmin()]
+    # the copy of `code` nearest the target: within half a segment of it
+    return target + (code - target + SEGMENT // 2) % SEGMENT - SEGMENT // 2
 
 
 def _pattern(w: int, h: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -221,9 +221,7 @@ class OpenAIBackend(Backend):
                                                 cast_to=self._chat_type)
             except TypeError:
                 self._raw_bodies = False
-        for token, url in media.items():
-            _restore(body["messages"], token, url)
-        return await self.aclient.chat.completions.create(**body)
+        return await self.aclient.chat.completions.create(**_restored(body, media))
 
     def _send(self, client, body: dict, media: dict[str, str]):
         """POST the request: the body's JSON is written by us with the media spliced in, so
@@ -234,9 +232,7 @@ class OpenAIBackend(Backend):
                 return client.post("/chat/completions", content=self._raw(body, media), cast_to=self._chat_type)
             except TypeError:  # this SDK cannot send pre-serialized JSON
                 self._raw_bodies = False
-        for token, url in media.items():  # the plain path: the URLs back in the dict
-            _restore(body["messages"], token, url)
-        return client.chat.completions.create(**body)
+        return client.chat.completions.create(**_restored(body, media))
 
     def _not_json(self, exc: ValueError) -> _BadReply:
         return _BadReply(f"{self.base_url} answered HTTP 200 with a body that is not JSON ({str(exc)[:80]})")
@@ -323,6 +319,13 @@ class OpenAIBackend(Backend):
 
     def describe(self) -> str:
         return f"openai:{self.model}@{self.base_url}"
+
+
+def _restored(body: dict, media: dict[str, str]) -> dict:
+    """`body` with every media token in its messages replaced by its URL again (in place), for the SDK's dict path."""
+    for token, url in media.items():
+        _restore(body["messages"], token, url)
+    return body
 
 
 def _restore(value, token: str, url: str) -> None:

@@ -297,11 +297,9 @@ def _scan(path: Path, *, from_index: bool = True) -> dict:
                     f"truncated: the index places video data up to byte {index.data_end} but the file has "
                     f"{size} bytes; re-download or remux the file",
                 )
-            try:
+            with suppress(av.error.FFmpegError):  # packets that cannot be read to check against: demux below
                 if _disagreement(index, container, stream, tb) is None:
                     pts, key_idx, source = index.pts.astype(np.int64), index.keyframes.astype(np.int64), index.source
-            except av.error.FFmpegError:
-                pass
         if source == "demux":
             if index is not None:  # the check read packets: demux from a fresh start
                 container.close()

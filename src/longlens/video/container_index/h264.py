@@ -46,6 +46,19 @@ def _rbsp(nal: bytes) -> bytes:
     return bytes(out)
 
 
+
+def _sei_number(d: bytes, i: int) -> tuple[int, int]:
+    """An SEI payload type or size at `i` (bytes of 255 add up until one that is not); the value and the next
+    position."""
+    value = 0
+    while True:
+        _check(i < len(d), "truncated SEI")
+        value += d[i]
+        i += 1
+        if d[i - 1] != 255:
+            return value, i
+
+
 def _sei_recovery_point(nal: bytes) -> bool | None:
     """Whether FFmpeg's SEI reader sets a recovery point from this SEI NAL: True, False (surely not), or None.
 
@@ -55,19 +68,8 @@ def _sei_recovery_point(nal: bytes) -> bool | None:
     d = _rbsp(nal[1:])
     i = 0
     while (len(d) - i) * 8 > 16 and d[i:i + 2] != b"\x00\x00":
-        typ = size = 0
-        while True:
-            _check(i < len(d), "truncated SEI")
-            typ += d[i]
-            i += 1
-            if d[i - 1] != 255:
-                break
-        while True:
-            _check(i < len(d), "truncated SEI")
-            size += d[i]
-            i += 1
-            if d[i - 1] != 255:
-                break
+        typ, i = _sei_number(d, i)
+        size, i = _sei_number(d, i)
         if size > len(d) - i:
             return None
         if typ == 6:
