@@ -69,6 +69,25 @@ def test_zoom_loop_over_http(coded_video):
     assert trace.steps[0].prompt_tokens and trace.steps[1].completion_tokens == 1
 
 
+def test_a_prefetch_encodes_the_fast_view_the_questions_then_send(coded_video, monkeypatch):
+    from longlens.backends import wire
+
+    encoded = []
+    real = wire.mp4_bytes
+    monkeypatch.setattr(wire, "mp4_bytes", lambda frames, fps, **kw: encoded.append(len(frames)) or real(frames, fps,
+                                                                                                         **kw))
+    with ScriptedServer(["\\boxed{A}"], repeat_last=True) as server:
+        agent = ZoomAgent(backend_for(server), ZoomConfig(agent="no-zoom", max_steps=1))
+        agent.prefetch(coded_video)  # a runner does this for the next video while others wait on the model
+        assert encoded == [40] and not server.requests
+        for _ in range(2):
+            assert agent.run(coded_video, "What colour?", OPTIONS).choice == "A"
+    assert encoded == [40]  # the questions sent what the prefetch encoded
+    sent = [[p["video_url"]["url"] for p in r["messages"][1]["content"] if p["type"] == "video_url"]
+            for r in server.requests]
+    assert sent[0] == sent[1] and mp4_in(sent[0][0])[0].shape[0] == 40
+
+
 def test_frames_as_images_fallback(coded_video):
     with ScriptedServer(["\\boxed{A}"]) as server:
         backend = backend_for(server, frames_as_images=True)

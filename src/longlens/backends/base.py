@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import asyncio
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from longlens.errors import LongLensError
-from longlens.prompts.messages import Message
+from longlens.prompts.messages import Message, Video
 
 
 class BackendError(LongLensError):
@@ -94,6 +95,10 @@ class Backend(ABC):
     def check(self) -> None:
         """Raise `BackendError` with a useful message if the backend cannot serve requests."""
         return None
+
+    def prepare(self, media: Sequence[Video]) -> None:  # noqa: B027 - optional hook, nothing to do by default
+        """Do ahead the work on `media` that the next calls carrying it would do (a server backend encodes the
+        frames for the wire), so that a runner can overlap it with other questions' model time. Optional."""
 
     def describe(self) -> str:
         return f"{self.name}:{self.model}" if self.model else self.name

@@ -28,7 +28,7 @@ import numpy as np
 
 from longlens._imports import require
 from longlens.backends.base import DEFAULT_GEN, Backend, BackendError, Completion, GenConfig, Usage
-from longlens.backends.wire import VIDEO_FORMATS, count_media, json_bytes, serve_flags, to_openai
+from longlens.backends.wire import VIDEO_FORMATS, count_media, encode_ahead, json_bytes, serve_flags, to_openai
 from longlens.prompts.messages import Message, Text, Video, forced_prefix
 
 RETRYABLE_STATUS = {408, 409, 429, 500, 502, 503, 504}
@@ -283,6 +283,9 @@ class OpenAIBackend(Backend):
         if not retry or attempt == self.retries:
             raise error from exc
         return self._brief(exc)
+
+    def prepare(self, media) -> None:
+        encode_ahead(media, video_format=self.video_format, jpeg_quality=self.jpeg_quality)
 
     def generate(self, messages: tuple[Message, ...], gen: GenConfig = DEFAULT_GEN) -> Completion:
         media: dict[str, str] = {}

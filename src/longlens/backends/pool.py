@@ -70,6 +70,10 @@ class PoolBackend(Backend):
         finally:
             self._give(i)
 
+    def prepare(self, media) -> None:
+        for member in self.members:  # members share the cache of encoded videos: the first encodes, others find it
+            member.prepare(media)
+
     def check(self) -> None:
         for member in self.members:
             member.check()

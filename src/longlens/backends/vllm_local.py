@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 
 from longlens.backends.base import DEFAULT_GEN, Backend, BackendError, Completion, GenConfig, Usage
-from longlens.backends.wire import VLLM_SETTINGS, to_openai
+from longlens.backends.wire import VLLM_SETTINGS, encode_ahead, to_openai
 from longlens.errors import MissingExtraError
 from longlens.prompts.messages import Message, forced_prefix
 
@@ -66,6 +66,9 @@ class VLLMLocalBackend(Backend):
                     "continue_final_message": prefix is not None,
                     "mm_processor_kwargs": ENGINE_KWARGS["mm_processor_kwargs"]}
         return to_openai(messages), kw
+
+    def prepare(self, media) -> None:
+        encode_ahead(media)  # as `request` encodes them: to_openai's defaults
 
     def generate(self, messages: tuple[Message, ...], gen: GenConfig = DEFAULT_GEN) -> Completion:
         t0 = time.perf_counter()

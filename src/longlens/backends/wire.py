@@ -177,9 +177,8 @@ def to_openai(messages: Sequence[Message], *, video_format: str = "mp4", jpeg_qu
             if isinstance(p, Text):
                 content.append({"type": "text", "text": p.text})
             elif isinstance(p, Video) and video_format != "images":
-                fps = p.frames.plan.sample_fps if video_format == "mp4" else None
-                content.append({"type": "video_url",
-                                "video_url": {"url": ref(video_url(p.frames.frames, jpeg_quality, fps))}})
+                url = _video_url(p, video_format, jpeg_quality)
+                content.append({"type": "video_url", "video_url": {"url": ref(url)}})
             elif isinstance(p, Video):
                 for f in p.frames.frames:
                     url = "data:image/jpeg;base64," + jpeg_b64(f, jpeg_quality)
@@ -189,6 +188,20 @@ def to_openai(messages: Sequence[Message], *, video_format: str = "mp4", jpeg_qu
                 content.append({"type": "image_url", "image_url": {"url": ref(url)}})
         out.append({"role": m.role, "content": content})
     return out
+
+
+def _video_url(video: Video, video_format: str, jpeg_quality: int) -> str:
+    fps = video.frames.plan.sample_fps if video_format == "mp4" else None
+    return video_url(video.frames.frames, jpeg_quality, fps)
+
+
+def encode_ahead(media: Sequence[Video], *, video_format: str = "mp4", jpeg_quality: int = 95) -> None:
+    """Encode each video of `media` as `to_openai` will, into the cache of encoded videos, so that the calls that
+    carry it find it there. Frames sent as separate images are encoded per call (nothing to do ahead)."""
+    if video_format == "images":
+        return
+    for v in media:
+        _video_url(v, video_format, jpeg_quality)
 
 
 def json_bytes(body: dict, media: dict[str, str]) -> bytes:

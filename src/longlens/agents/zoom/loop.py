@@ -161,14 +161,16 @@ class ZoomAgent:
 
     def prefetch(self, video: str | Path | VideoInfo) -> None:
         """Decode the frames every question on `video` starts from (the fast view, or the uniform frames),
-        so that the next questions find them in memory (a runner calls this for the next video)."""
+        so that the next questions find them in memory (a runner calls this for the next video), and let the
+        backend prepare them (a server backend encodes them for the wire) while other questions wait on the model."""
         info = video if isinstance(video, VideoInfo) else open_video(video, cache=self.cache)
         c = self.config
         plan = (uniform_plan(info, c.uniform_frames, budget=c.uniform_budget, factor=self.factor)
                 if c.agent == "uniform" else self._fast_plan(info))
         held: set = set()
         try:
-            self._shared(info, plan, held, charge=False)
+            frames, _ = self._shared(info, plan, held, charge=False)
+            self.backend.prepare((Video(frames),))
         finally:
             self.shared.release(held)
 
