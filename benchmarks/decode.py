@@ -3,6 +3,7 @@
     python benchmarks/decode.py                  # realistic 60-minute 720p videos, GOP 250 and GOP 60
     python benchmarks/decode.py --minutes 30     # shorter videos (whole 100-s segments)
     python benchmarks/decode.py --synthetic      # also the synthetic needle video (the earlier headline)
+    python benchmarks/decode.py --hevc-minutes 20  # also a 20-minute HEVC one
     python benchmarks/decode.py --write-docs     # also update docs/benchmarks.md
 
 The videos are made by `benchmarks/realistic.py` (1280x720 30 fps H.264 at 3.5 Mbit/s, x264 medium, no
@@ -429,7 +430,9 @@ def main() -> None:
     ap.add_argument("--minutes", type=float, default=60)
     ap.add_argument("--open-hours", type=float, default=3, help="length of the MP4 opened (0: skip)")
     ap.add_argument("--synthetic", action="store_true", help="also the synthetic needle video")
-    ap.add_argument("--only", choices=["gop250", "gop60", "synthetic", "open"], help="one part only")
+    ap.add_argument("--hevc-minutes", type=float, default=0,
+                    help="also an HEVC (x265, GOP 250) realistic video this long (0: none; its encode takes minutes)")
+    ap.add_argument("--only", choices=["gop250", "gop60", "hevc", "synthetic", "open"], help="one part only")
     ap.add_argument("--write-docs", action="store_true", help="update docs/benchmarks.md with the results")
     ap.add_argument("--reuse", action="store_true", help="keep rows an earlier run measured")
     ap.add_argument("--worker", nargs=5, help=argparse.SUPPRESS)
@@ -444,6 +447,9 @@ def main() -> None:
     for name, gop in (("realistic, GOP 250", 250), ("realistic, GOP 60", 60)):
         if args.only in (None, f"gop{gop}"):
             results.append(bench_video(name, realistic_video(args.minutes, gop), SEGMENT, dpy, args.reuse))
+    if args.hevc_minutes and args.only in (None, "hevc"):
+        video = realistic_video(args.hevc_minutes, 250, "hevc")
+        results.append(bench_video("realistic HEVC, GOP 250", video, SEGMENT, dpy, args.reuse))
     if args.synthetic or args.only == "synthetic":
         results.append(bench_video("synthetic", synthetic_video(args.minutes), None, dpy, args.reuse))
     opened = None
