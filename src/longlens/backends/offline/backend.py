@@ -28,10 +28,9 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
-from PIL import Image as PILImage
 
 from longlens.backends.base import DEFAULT_GEN, Backend, Completion, GenConfig
-from longlens.backends.offline import describe, ocr, vision
+from longlens.backends.offline import describe, labels, ocr, vision
 from longlens.prompts.messages import Image, Message, Text, Video, forced_prefix
 from longlens.video import FrameSet
 
@@ -40,6 +39,9 @@ ANSWER_PREFIX = "I get the answer.\n\n"
 _SPAN = re.compile(r"\[\s*(\d+(?:\.\d+)?)\s*,\s*(\d+(?:\.\d+)?)\s*\]")
 _OPTION = re.compile(r"^([A-J])\.\s?(.*)$")
 HIGH_RES = 200  # frames at least this tall are read in detail; smaller ones are an overview
+CLIP_WINDOW_S = 60.0
+"""A zoom may cover several candidates within this many seconds: a clip's 32 frames are then at most ~2 s apart,
+and a needle shows for at least 2 s."""
 
 
 @dataclass
@@ -134,9 +136,10 @@ def _images(messages: tuple[Message, ...]) -> tuple[np.ndarray, list[float], str
 class OfflineBackend(Backend):
     name = "offline"
 
-    def __init__(self, *, max_ocr_frames: int = 4, min_match: float = 0.75, seed: int = 0):
+    def __init__(self, *, max_labels: int = 64, min_match: float = 0.75, seed: int = 0):
         self.model = "longlens-offline-1"
-        self.max_ocr_frames = max_ocr_frames
+        self.max_labels = max_labels
+        """Label tracks read at most in one view (each distinct label on screen is one track)."""
         self.min_match = min_match
         self.seed = seed
 
@@ -148,8 +151,8 @@ class OfflineBackend(Backend):
         role = _navigate_role(messages)
         if role is not None:  # a caption or video_qa request of the navigate agent
             frames, times, query = _images(messages)
-            text = (describe.caption(frames, times, max_ocr=self.max_ocr_frames) if role == "caption"
-                    else describe.answer(query, frames, times))
+            text = (describe.caption(frames, times, max_labels=self.max_labels) if role == "caption"
+                    else describe.answer(query, frames, times, max_labels=self.max_labels))
             return Completion(text=text, latency_s=time.perf_counter() - t0, model=self.model, finish_reason="stop")
         prompt = _read_prompt(messages)
         text, guess = self._reply(prompt)
@@ -182,25 +185,43 @@ class OfflineBackend(Backend):
         cands = [c for c in cands if not any(a <= (c.start_s + c.end_s) / 2 <= b for a, b in seen)]
         if not cands:
             return None
-        wanted_kind = "text" if kind == "text" else "object"
+        wanted = "text" if kind == "text" else "object"
         q = p.question.lower()
         colour_named = next((c for c in vision.COLOUR_NAMES if re.search(rf"\b{c}\b", q)), None)
         shape_named = next((s for s in vision.SHAPE_NAMES if re.search(rf"\b{s}\b", q)), None)
+        option_colours = {o.lower() for o in p.options} & set(vision.COLOUR_NAMES) if kind == "colour" else set()
 
-        def shape_fit(c) -> float:
-            if shape_named is None or c.mask is None:
-                return 0.0
-            shape, iou = vision.name_shape(c.mask, list(vision.SHAPE_NAMES))
-            return iou if shape == shape_named else 0.0
+        def fit(c) -> int:
+            """How well a candidate fits what the question asks about (its kind first, then the named colour or
+            shape, then a colour among the options)."""
+            if c.kind != wanted:
+                return 0
+            score = 1
+            if colour_named and c.colour == colour_named:
+                score += 2
+            if shape_named and c.mask is not None and vision.name_shape(c.mask, list(vision.SHAPE_NAMES))[0] \
+                    == shape_named:
+                score += 1
+            if c.colour in option_colours:
+                score += 1
+            return score
 
-        def rank(c):
-            named = (colour_named is not None and c.colour == colour_named) or shape_fit(c) > 0
-            return (c.kind == wanted_kind, named, c.strength)
-
-        best = max(cands, key=rank)
-        s, e = int(math.floor(best.start_s)), int(math.ceil(best.end_s))
-        what = "a small bright label" if best.kind == "text" else f"a vivid {best.colour or 'coloured'} object"
-        reason = (f"Around {s}-{e} s {what} appears that is too small to make out in the overview; "
+        fits = {id(c): fit(c) for c in cands}
+        top = max(fits.values())
+        likely = sorted((c for c in cands if fits[id(c)] == top), key=lambda c: c.start_s)
+        # the window of CLIP_WINDOW_S that holds the most of the likeliest candidates (one clip samples each),
+        # the strongest such window when they tie
+        best: list = []
+        for i, c in enumerate(likely):
+            group = [d for d in likely[i:] if d.end_s - c.start_s <= CLIP_WINDOW_S]
+            if (len(group), sum(d.strength for d in group)) > (len(best), sum(d.strength for d in best)):
+                best = group
+        s, e = int(math.floor(best[0].start_s)), int(math.ceil(max(d.end_s for d in best)))
+        one = best[0]
+        what = ("a small bright label" if one.kind == "text" else f"a vivid {one.colour or 'coloured'} object") \
+            if len(best) == 1 else f"{len(best)} small {'labels' if one.kind == 'text' else 'vivid objects'}"
+        reason = (f"Around {s}-{e} s {what} appear{'s' if len(best) == 1 else ''} that "
+                  f"{'is' if len(best) == 1 else 'are'} too small to make out in the overview; "
                   f"I will look at that interval closely.")
         return (s, e), reason
 
@@ -209,46 +230,42 @@ class OfflineBackend(Backend):
         t, h, w, _ = frames.shape
         keep = ~vision.stamp_mask(h, w)
         if kind == "text":
-            return self._read(view, keep, p)
-        vivid = vision.vivid_mask(frames) & keep
-        area = vivid.reshape(t, -1).sum(axis=1)
-        if area.max() < 0.002 * h * w:
+            return self._read(view, p)
+        seen = vision.sightings(frames, keep)
+        if not seen:
             return None
-        i = int(np.argmax(area))
-        where = f"at {view.times_s[i]:.0f} s" if view.times_s else ""
-        if kind == "colour":
-            box = vision.largest_region(vivid[i])
-            x, y, bw, bh = box
-            pix = frames[i, y : y + bh, x : x + bw][vivid[i, y : y + bh, x : x + bw]]
-            names = [o.lower() for o in p.options] or None
-            colour = vision.name_colour(pix.mean(axis=0), names)
-            letter = self._letter(p, colour)
-            reason = f"In the close-up {where} the object is {colour}."
-            return (letter or colour), reason
-        names = [o.lower() for o in p.options] or list(vision.SHAPE_NAMES)
-        shape, score = vision.name_shape(vivid[i], names)
+        options = [o.lower() for o in p.options]
+        q = p.question.lower()
+        if kind == "colour":  # about the object of the shape the question names, if it names one
+            shape = next((s for s in vision.SHAPE_NAMES if re.search(rf"\b{s}\b", q)), None)
+            fits = [s for s in seen if s.shape == shape and s.shape_fit >= 0.5] if shape else seen
+            if not fits:
+                return None
+            it = max(fits, key=lambda s: (s.shape_fit, s.area) if shape else (s.area,))
+            x, y, bw, bh = it.box
+            colour = vision.name_colour(frames[it.frame, y : y + bh, x : x + bw][it.region].mean(axis=0),
+                                        options or None)
+            what = f"the {shape}" if shape else "the object"
+            return (self._letter(p, colour) or colour), (f"In the close-up at {view.times_s[it.frame]:.0f} s "
+                                                         f"{what} is {colour}.")
+        colour = next((c for c in vision.COLOUR_NAMES if re.search(rf"\b{c}\b", q)), None)
+        fits = [s for s in seen if s.colour == colour] if colour else seen
+        if not fits:
+            return None
+        it = max(fits, key=lambda s: s.area)
+        shape, score = vision.name_shape(it.region, options or list(vision.SHAPE_NAMES))
         if shape is None or score < 0.5:
             return None
-        letter = self._letter(p, shape)
-        return (letter or shape), f"In the close-up {where} the object's outline is a {shape} (overlap {score:.2f})."
+        what = f"the {colour} object's" if colour else "the object's"
+        return (self._letter(p, shape) or shape), (f"In the close-up at {view.times_s[it.frame]:.0f} s {what} outline "
+                                                   f"is a {shape} (overlap {score:.2f}).")
 
-    def _read(self, view: _View, keep: np.ndarray, p: _Prompt) -> tuple[str, str] | None:
+    def _read(self, view: _View, p: _Prompt) -> tuple[str, str] | None:
         frames = view.frames
-        t, h, w, _ = frames.shape
-        white = vision.white_mask(frames) & keep
-        labels = [max(vision.label_regions(m, f, min_area=int(0.0008 * h * w)), key=lambda r: r[4], default=None)
-                  for m, f in zip(white, frames, strict=True)]
-        order = sorted((i for i in range(t) if labels[i]), key=lambda i: -labels[i][4])[: self.max_ocr_frames]
-        readings: list[tuple[str, float, float]] = []  # text, confidence, time
-        for i in order:
-            x, y, bw, bh, _ = labels[i]
-            mx, my = max(6, bw // 3), max(6, bh // 2)
-            crop = frames[i, max(0, y - my) : y + bh + my, max(0, x - mx) : x + bw + mx]
-            if crop.shape[0] < 48:  # small crops read better a little larger
-                scale = 48 / crop.shape[0]
-                crop = np.asarray(PILImage.fromarray(crop).resize(
-                    (int(crop.shape[1] * scale), 48), PILImage.Resampling.BICUBIC))
-            readings += [(txt, conf, view.times_s[i]) for txt, conf in ocr.read_text(crop)]
+        t = len(frames)
+        # every label of every frame, each read once (not only the largest few)
+        readings = [(lb.text, lb.confidence, lb.time_s)
+                    for lb in labels.read_labels(frames, view.times_s, limit=self.max_labels)]
         if not readings:
             mid = t // 2
             readings = [(txt, conf, view.times_s[mid]) for txt, conf in ocr.read_text(frames[mid])]

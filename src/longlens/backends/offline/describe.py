@@ -9,39 +9,16 @@ describer and what it covers, so a reader of the caption tree knows what it is l
 from __future__ import annotations
 
 import numpy as np
-from PIL import Image as PILImage
 
-from longlens.backends.offline import ocr, vision
+from longlens.backends.offline import labels, ocr, vision
 
 SCOPE = "[offline describer: on-screen text, vivid objects and colours only]"
 
 
-def _label_texts(frames: np.ndarray, times: list[float], max_ocr: int) -> list[tuple[str, float]]:
-    """(text, time) of labels read in up to `max_ocr` frames with the largest bright labels."""
-    t, h, w, _ = frames.shape
-    keep = ~vision.stamp_mask(h, w)
-    white = vision.white_mask(frames) & keep
-    found = []
-    for i, (m, f) in enumerate(zip(white, frames, strict=True)):
-        regions = vision.label_regions(m, f, min_area=max(8, int(0.0008 * h * w)))
-        if regions:
-            found.append((max(r[4] for r in regions), i, max(regions, key=lambda r: r[4])))
-    out: list[tuple[str, float]] = []
-    for _, i, (x, y, bw, bh, _) in sorted(found, reverse=True)[:max_ocr]:
-        mx, my = max(6, bw // 3), max(6, bh // 2)
-        crop = frames[i, max(0, y - my): y + bh + my, max(0, x - mx): x + bw + mx]
-        if crop.shape[0] < 48:
-            scale = 48 / crop.shape[0]
-            crop = np.asarray(PILImage.fromarray(crop).resize((int(crop.shape[1] * scale), 48),
-                                                               PILImage.Resampling.BICUBIC))
-        out += [(txt, times[i]) for txt, conf in ocr.read_text(crop) if conf >= 0.6 and len(ocr.normalise(txt)) >= 2]
-    seen, unique = set(), []
-    for txt, when in sorted(out, key=lambda r: r[1]):
-        key = ocr.normalise(txt)
-        if key not in seen:
-            seen.add(key)
-            unique.append((txt, when))
-    return unique
+def _label_texts(frames: np.ndarray, times: list[float], max_labels: int) -> list[tuple[str, float]]:
+    """(text, time) of each distinct label read in `frames` (at most `max_labels` label tracks)."""
+    return [(lb.text, lb.time_s) for lb in labels.read_labels(frames, times, limit=max_labels)
+            if lb.confidence >= 0.6 and len(ocr.normalise(lb.text)) >= 2]
 
 
 def _objects(frames: np.ndarray, times: list[float]) -> list[str]:
@@ -61,9 +38,9 @@ def _objects(frames: np.ndarray, times: list[float]) -> list[str]:
     return [f"{what} at {times[i]:.1f}s"]
 
 
-def describe(frames: np.ndarray, times: list[float], *, max_ocr: int = 4) -> dict:
+def describe(frames: np.ndarray, times: list[float], *, max_labels: int = 64) -> dict:
     """What the offline backend can tell about `frames`: texts, objects, dominant colour."""
-    texts = _label_texts(frames, times, max_ocr)
+    texts = _label_texts(frames, times, max_labels)
     if not texts and len(frames):
         mid = len(frames) // 2
         texts = [(txt, times[mid]) for txt, conf in ocr.read_text(frames[mid]) if conf >= 0.8
@@ -72,8 +49,8 @@ def describe(frames: np.ndarray, times: list[float], *, max_ocr: int = 4) -> dic
     return {"texts": texts, "objects": _objects(frames, times), "colour": colour}
 
 
-def caption(frames: np.ndarray, times: list[float], *, max_ocr: int = 4) -> str:
-    d = describe(frames, times, max_ocr=max_ocr)
+def caption(frames: np.ndarray, times: list[float], *, max_labels: int = 64) -> str:
+    d = describe(frames, times, max_labels=max_labels)
     span = f"from {times[0]:.1f}s to {times[-1]:.1f}s" if times else ""
     said = []
     if d["texts"]:
@@ -85,8 +62,8 @@ def caption(frames: np.ndarray, times: list[float], *, max_ocr: int = 4) -> str:
     return f"<caption>This clip (video) {span} shows {body}. {SCOPE}</caption>"
 
 
-def answer(query: str, frames: np.ndarray, times: list[float], *, max_ocr: int = 6) -> str:
-    d = describe(frames, times, max_ocr=max_ocr)
+def answer(query: str, frames: np.ndarray, times: list[float], *, max_labels: int = 64) -> str:
+    d = describe(frames, times, max_labels=max_labels)
     if d["texts"]:
         said = "; ".join(f"the on-screen text at {w:.1f}s reads \"{t}\"" for t, w in d["texts"])
         what = said[0].upper() + said[1:] + "."

@@ -31,6 +31,18 @@ def read_text(image: np.ndarray) -> list[tuple[str, float]]:
     return [(str(text), float(conf)) for _, text, conf in (result or [])]
 
 
+def read_line(image: np.ndarray) -> tuple[str, float]:
+    """(text, confidence) of an RGB image that is one line of text (a label crop): recognition alone, no text
+    detection (about 30x cheaper on a small crop, which the detector would upscale to 736 px first)."""
+    reader = engine()
+    with _lock:
+        result, _ = reader(np.ascontiguousarray(image[..., ::-1]), use_det=False, use_cls=False, use_rec=True)
+    if not result:
+        return "", 0.0
+    text, conf = result[0][0], result[0][1]
+    return str(text), float(conf)
+
+
 def normalise(text: str) -> str:
     """Upper-case letters and digits only: RapidOCR joins English words, so spaces never count."""
     return re.sub(r"[^A-Z0-9]", "", text.upper())

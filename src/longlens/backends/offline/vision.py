@@ -211,6 +211,41 @@ def shape_template(name: str, w: int, h: int) -> np.ndarray | None:
 SHAPE_NAMES = ("circle", "square", "triangle", "star", "hexagon", "cross", "diamond")
 
 
+@dataclass(frozen=True)
+class Sighting:
+    """One vivid object in one frame: where, its colour and the simple shape its outline fits best."""
+
+    frame: int
+    box: tuple[int, int, int, int]
+    area: int
+    colour: str
+    shape: str | None
+    shape_fit: float
+    """IoU of the outline with the shape's template."""
+    region: np.ndarray = field(repr=False, compare=False)
+    """The region's pixels within `box` (bool)."""
+
+
+def sightings(frames: np.ndarray, keep: np.ndarray, min_fraction: float = 0.002) -> list[Sighting]:
+    """Every vivid region of at least `min_fraction` of a frame, in every frame (`keep`: where content may be)."""
+    import cv2
+
+    t, h, w, _ = frames.shape
+    vivid = vivid_mask(frames) & keep
+    out = []
+    for i in np.flatnonzero(vivid.reshape(t, -1).sum(axis=1) >= min_fraction * h * w):
+        n, lab, stats, _ = cv2.connectedComponentsWithStats(vivid[i].astype(np.uint8), connectivity=8)
+        for k in range(1, n):
+            x, y, bw, bh, area = (int(v) for v in stats[k])
+            if area < min_fraction * h * w:
+                continue
+            region = lab[y : y + bh, x : x + bw] == k
+            colour = name_colour(frames[i, y : y + bh, x : x + bw][region].mean(axis=0))
+            shape, fit = name_shape(region, list(SHAPE_NAMES))
+            out.append(Sighting(int(i), (x, y, bw, bh), area, colour, shape, fit, region))
+    return out
+
+
 def name_shape(mask: np.ndarray, names: list[str]) -> tuple[str | None, float]:
     """The option name whose template best overlaps the largest region of `mask` (IoU), and the IoU."""
     box = largest_region(mask)
