@@ -2,7 +2,7 @@
 
     python benchmarks/needles.py                          # the suites below, agents zoom, uniform, random-zoom, no-zoom
     python benchmarks/needles.py --agents zoom,uniform    # some agents only
-    python benchmarks/needles.py --before /path/to/checkout  # also the backend of another checkout, same suites
+    python benchmarks/needles.py --before /path/to/checkout  # also the zoom agent of another checkout (anchor)
     python benchmarks/needles.py --write-docs             # also update docs/benchmarks.md
 
 Suites (made once under .bench/needles/ with `longlens bench make-needles`, seeds the tests never use):
@@ -114,7 +114,7 @@ def summary(records: list[dict]) -> dict:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--agents", default=",".join(AGENTS), help=f"comma-separated ({','.join(AGENTS)})")
-    ap.add_argument("--before", type=Path, metavar="CHECKOUT", help="also the zoom and uniform agents of this checkout")
+    ap.add_argument("--before", type=Path, metavar="CHECKOUT", help="also the zoom agent of this checkout (an anchor)")
     ap.add_argument("--write-docs", action="store_true", help="update docs/benchmarks.md")
     args = ap.parse_args()
     agents = [a for a in args.agents.split(",") if a]
@@ -129,7 +129,7 @@ def main() -> int:
     work.mkdir(parents=True)
     arms: list[tuple[str, Path | None, str]] = [("", None, a) for a in agents]
     if args.before:
-        arms = [(" (before)", args.before.resolve(), a) for a in ("zoom", "uniform") if a in agents] + arms
+        arms = [(" (before)", args.before.resolve(), "zoom")] + arms
     rows = []
     budget: dict[str, list[str]] = {}
     for label, src, agent in sorted(arms, key=lambda x: (x[2] != "zoom", x[0] == "")):

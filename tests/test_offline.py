@@ -121,3 +121,55 @@ def _frameset(frames):
     plan = FramePlan("fast", tuple(range(n)), tuple(float(i) for i in range(n)), frames.shape[1], frames.shape[2],
                      2.0, (0.0, float(n)))
     return FrameSet(frames, tuple(range(n)), tuple(float(i) for i in range(n)), plan, "x.mp4", "x")
+
+
+def _scene(objects=(), labels=(), size=(336, 588)) -> np.ndarray:
+    """A grey frame with vivid shapes ((shape, rgb, x, y, side)) and white text labels ((text, x, y))."""
+    from longlens.synth.patches import _text_patch
+
+    h, w = size
+    frame = np.full((h, w, 3), 90, np.uint8)
+    for shape, rgb, x, y, side in objects:
+        frame[y : y + side, x : x + side][vision.shape_template(shape, side, side)] = rgb
+    for text, x, y in labels:
+        patch = np.clip(_text_patch(text, h).y, 0, 255).astype(np.uint8)
+        frame[y : y + patch.shape[0], x : x + patch.shape[1]] = patch[..., None]
+    return frame
+
+
+def _ask(frames: list[np.ndarray], question: str, options: list[str]) -> str:
+    from longlens.prompts import Image, Message, Text
+
+    text = question + "".join(f"\n{chr(65 + i)}. {o}" for i, o in enumerate(options))
+    parts = tuple(Image(f, float(i)) for i, f in enumerate(frames)) + (Text(text),)
+    return OfflineBackend().generate((Message("user", parts),)).text
+
+
+def test_an_object_question_is_answered_about_the_object_it_names():
+    # a large red circle and a smaller blue star in one close-up: each question is about the one it names
+    frame = _scene(objects=[("circle", (230, 30, 30), 60, 80, 110), ("star", (30, 70, 230), 330, 120, 80)])
+    assert "\\boxed{B}" in _ask([frame], "What shape is the blue object that briefly appears in the video?",
+                                ["circle", "star", "square", "triangle"])
+    assert "\\boxed{A}" in _ask([frame], "What shape is the red object that briefly appears in the video?",
+                                ["circle", "star", "square", "triangle"])
+    assert "\\boxed{C}" in _ask([frame], "What colour is the star that briefly appears in the video?",
+                                ["red", "green", "blue", "yellow"])
+    # a colour no object has: no evidence, so no claim about the wrong object
+    assert "guess" in _ask([frame], "What shape is the green object that briefly appears in the video?",
+                           ["circle", "star", "square", "triangle"])
+
+
+def test_every_label_in_the_frames_is_read_once():
+    from longlens.backends.offline import labels
+
+    one = _scene(labels=[("GUITAR", 40, 60), ("WALRUS", 300, 200)])
+    two = _scene(labels=[("GUITAR", 40, 60), ("PEBBLE", 420, 100)])
+    three = _scene(labels=[("MANGO", 200, 250)])
+    frames = np.stack([one, one, two, three, three])
+    assert [len(labels.tracks(frames[:k])) for k in (1, 3, 5)] == [2, 3, 4]  # GUITAR stays one track
+    read = labels.read_labels(frames, [0.0, 1.0, 2.0, 3.0, 4.0])
+    assert [ocr.normalise(lb.text) for lb in read] == ["GUITAR", "WALRUS", "PEBBLE", "MANGO"]
+    assert [lb.time_s for lb in read] == [0.0, 0.0, 2.0, 3.0]
+    # the question asks about the fourth label of five frames: it is read, not only the largest few
+    assert "\\boxed{D}" in _ask(list(frames), "Which word appears on the small white label shown in the video?",
+                                ["ANCHOR", "BEETLE", "CAMERA", "MANGO"])
