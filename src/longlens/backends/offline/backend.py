@@ -190,6 +190,7 @@ class OfflineBackend(Backend):
         colour_named = next((c for c in vision.COLOUR_NAMES if re.search(rf"\b{c}\b", q)), None)
         shape_named = next((s for s in vision.SHAPE_NAMES if re.search(rf"\b{s}\b", q)), None)
         option_colours = {o.lower() for o in p.options} & set(vision.COLOUR_NAMES) if kind == "colour" else set()
+        lengths = {len(ocr.normalise(o)) for o in p.options} - {0} if kind == "text" else set()
 
         def fit(c) -> int:
             """How well a candidate fits what the question asks about (its kind first, then the named colour or
@@ -204,6 +205,8 @@ class OfflineBackend(Backend):
                 score += 1
             if c.colour in option_colours:
                 score += 1
+            if lengths and c.aspect is not None and min(abs(vision.label_chars(c.aspect) - n) for n in lengths) <= 1.5:
+                score += 1  # as wide as an option's text
             return score
 
         fits = {id(c): fit(c) for c in cands}
