@@ -24,7 +24,10 @@ from __future__ import annotations
 import hashlib
 import math
 import re
+import threading
 import time
+import weakref
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -75,7 +78,7 @@ def _read_prompt(messages: tuple[Message, ...]) -> _Prompt:
                 fs: FrameSet = part.frames
                 sm = _SPAN.search(label)
                 span = (float(sm.group(1)), float(sm.group(2))) if sm else None
-                p.views.append(_View(label, span, np.asarray(fs.frames), tuple(fs.times_s)))
+                p.views.append(_View(label, span, fs.frames, tuple(fs.times_s)))  # the same array every step
                 label = ""
             elif isinstance(part, Image):
                 images.append((part.pixels, part.time_s))
@@ -142,6 +145,8 @@ class OfflineBackend(Backend):
         """Label tracks read at most in one view (each distinct label on screen is one track)."""
         self.min_match = min_match
         self.seed = seed
+        self._found: OrderedDict = OrderedDict()  # overview frames -> their candidates (see `_candidates`)
+        self._lock = threading.Lock()
 
     def check(self) -> None:
         ocr.engine()  # fails with an install hint if the 'ocr' extra is missing
@@ -180,8 +185,24 @@ class OfflineBackend(Backend):
                 return f"{ZOOM_PREFIX}{reason} \\boxed{{[{s}, {e}]}}", False
         return ANSWER_PREFIX + self._guess(p, looked=bool(detail)), True
 
-    def _zoom_target(self, view: _View, kind: str, p: _Prompt, seen: list[tuple[float, float]]):
+    def _candidates(self, view: _View) -> list:
+        """`vision.find_candidates` of an overview, once per frame array: every step of a question, and every
+        question on the video, shows the same fast view."""
+        key = (id(view.frames), view.times_s)
+        with self._lock:
+            hit = self._found.get(key)
+            if hit is not None and hit[0]() is view.frames:
+                self._found.move_to_end(key)
+                return hit[1]
         cands = vision.find_candidates(view.frames, view.times_s)
+        with self._lock:
+            self._found[key] = (weakref.ref(view.frames), cands)
+            while len(self._found) > 8:
+                self._found.popitem(last=False)
+        return cands
+
+    def _zoom_target(self, view: _View, kind: str, p: _Prompt, seen: list[tuple[float, float]]):
+        cands = self._candidates(view)
         cands = [c for c in cands if not any(a <= (c.start_s + c.end_s) / 2 <= b for a, b in seen)]
         if not cands:
             return None
