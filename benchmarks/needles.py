@@ -25,6 +25,7 @@ import json
 import math
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -122,25 +123,24 @@ def main() -> int:
         sys.exit(f"unknown agent(s) {', '.join(unknown)}; use some of {', '.join(AGENTS)}")
     suites = make_suites()
     work = BENCH / "runs"
-    if work.exists():
-        import shutil
-
-        shutil.rmtree(work)
+    shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     arms: list[tuple[str, Path | None, str]] = [("", None, a) for a in agents]
     if args.before:
         arms = [(" (before)", args.before.resolve(), "zoom")] + arms
     rows = []
-    budget: dict[str, list[str]] = {}
+    budget: dict[str, int] = {}  # a checkout's zoom visual tokens per question, for its uniform run
     for label, src, agent in sorted(arms, key=lambda x: (x[2] != "zoom", x[0] == "")):
         extra = []
         if agent == "uniform":  # at least zoom's visual tokens per question, of the same checkout
-            extra = ["--uniform-budget", budget.get(label, [None])[0] or sys.exit("uniform needs the zoom run")]
+            if label not in budget:
+                sys.exit("the uniform baseline is sized by the zoom run: add zoom to --agents")
+            extra = ["--uniform-budget", str(budget[label])]
         tag = f"{agent}{'-before' if src else ''}"
         records = run_agent(agent, suites, work, extra, src, tag)
         s = summary(records)
         if agent == "zoom":
-            budget[label] = [str(math.ceil(s["tokens"]))]
+            budget[label] = math.ceil(s["tokens"])
         rows.append((f"{agent}{label}", s))
     lines = [f"Measured {time.strftime('%Y-%m-%d')} with `python benchmarks/needles.py"
              f"{' --before CHECKOUT' if args.before else ''}` on this machine ({platform.machine()}, "

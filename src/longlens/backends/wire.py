@@ -20,15 +20,13 @@ from __future__ import annotations
 import base64
 import io
 import json
-import threading
-import weakref
-from collections import OrderedDict
 from collections.abc import Sequence
 from fractions import Fraction
 
 import numpy as np
 from PIL import Image as PILImage
 
+from longlens.backends.memo import ByArray
 from longlens.prompts.messages import Image, Message, Text, Video
 
 VIDEO_FORMATS = ("mp4", "jpeg", "images")
@@ -91,63 +89,21 @@ def mp4_bytes(frames: np.ndarray, fps: float, *, temporal_patch: int = 2) -> byt
     return buf.getvalue()
 
 
-class _Encoded:
-    """The last few encoded videos, by array identity: a zoom step re-sends the fast view of the step before,
-    and questions on one video share its frames, so each frame set is encoded once, not once per call. Questions
-    that start together on one video ask for the same frames at once: the first encodes them, the others wait for
-    its result instead of encoding the same frames beside it."""
-
-    def __init__(self, keep: int = 8):
-        self.keep = keep
-        self.items: OrderedDict[tuple[int, int, float | None], tuple[weakref.ref, str]] = OrderedDict()
-        self.pending: dict[tuple[int, int, float | None], tuple[weakref.ref, threading.Event, list]] = {}
-        self.lock = threading.Lock()
-
-    def get(self, frames: np.ndarray, quality: int, fps: float | None = None) -> str:
-        key = (id(frames), quality, fps)
-        with self.lock:
-            hit = self.items.get(key)
-            if hit is not None and hit[0]() is frames:  # the same live array, not a new one at a reused address
-                self.items.move_to_end(key)
-                return hit[1]
-            job = self.pending.get(key)
-            mine = job is None or job[0]() is not frames
-            if mine:
-                job = (weakref.ref(frames), threading.Event(), [])
-                self.pending[key] = job
-        if not mine:
-            job[1].wait()
-            if job[2]:
-                return job[2][0]
-            return self._encode(frames, quality, fps)  # the first caller failed: meet the error here too
-        try:
-            url = self._encode(frames, quality, fps)
-            job[2].append(url)
-        finally:
-            with self.lock:
-                if self.pending.get(key) is job:
-                    del self.pending[key]
-                if job[2]:
-                    self.items[key] = (job[0], job[2][0])
-                    while len(self.items) > self.keep:
-                        self.items.popitem(last=False)
-            job[1].set()
-        return url
-
-    @staticmethod
-    def _encode(frames: np.ndarray, quality: int, fps: float | None) -> str:
-        if fps is None:
-            return "data:video/jpeg;base64," + ",".join(jpeg_b64(f, quality) for f in frames)
-        return "data:video/mp4;base64," + base64.b64encode(mp4_bytes(frames, fps)).decode("ascii")
+def _encode(frames: np.ndarray, quality: int, fps: float | None) -> str:
+    if fps is None:
+        return "data:video/jpeg;base64," + ",".join(jpeg_b64(f, quality) for f in frames)
+    return "data:video/mp4;base64," + base64.b64encode(mp4_bytes(frames, fps)).decode("ascii")
 
 
-_ENCODED = _Encoded()
+_ENCODED: ByArray[str] = ByArray()
+"""The last few encoded videos: a zoom step re-sends the fast view of the step before, and questions on one video
+share its frames (and start together), so each frame set is encoded once, not once per call."""
 
 
 def video_url(frames: np.ndarray, quality: int = 95, fps: float | None = None) -> str:
     """A data URL of `frames`: an MP4 at `fps` (lossless), or a JPEG sequence when `fps` is None. Kept for
     reuse while the same array is sent again (frames are never written to after decoding)."""
-    return _ENCODED.get(frames, quality, fps)
+    return _ENCODED.get(frames, (quality, fps), lambda: _encode(frames, quality, fps))
 
 
 def to_openai(messages: Sequence[Message], *, video_format: str = "mp4", jpeg_quality: int = 95,

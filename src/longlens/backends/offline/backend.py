@@ -24,15 +24,13 @@ from __future__ import annotations
 import hashlib
 import math
 import re
-import threading
 import time
-import weakref
-from collections import OrderedDict
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from longlens.backends.base import DEFAULT_GEN, Backend, Completion, GenConfig
+from longlens.backends.memo import ByArray
 from longlens.backends.offline import describe, labels, ocr, vision
 from longlens.prompts.messages import Image, Message, Text, Video, forced_prefix
 from longlens.video import FrameSet
@@ -107,6 +105,14 @@ def _kind(p: _Prompt) -> str:
     return "text"
 
 
+def _named(p: _Prompt) -> tuple[str | None, str | None]:
+    """The colour and the shape the question names, if it names one ("the blue object", "the star")."""
+    q = p.question.lower()
+    colour = next((c for c in vision.COLOUR_NAMES if re.search(rf"\b{c}\b", q)), None)
+    shape = next((s for s in vision.SHAPE_NAMES if re.search(rf"\b{s}\b", q)), None)
+    return colour, shape
+
+
 def _navigate_role(messages: tuple[Message, ...]) -> str | None:
     """"caption" or "videoqa" for the navigate agent's vision requests (known by their system prompt)."""
     system = messages[0].plain_text if messages and messages[0].role == "system" else ""
@@ -145,8 +151,7 @@ class OfflineBackend(Backend):
         """Label tracks read at most in one view (each distinct label on screen is one track)."""
         self.min_match = min_match
         self.seed = seed
-        self._found: OrderedDict = OrderedDict()  # overview frames -> their candidates (see `_candidates`)
-        self._lock = threading.Lock()
+        self._found: ByArray[list] = ByArray()  # overview frames -> their candidates (see `_candidates`)
 
     def check(self) -> None:
         ocr.engine()  # fails with an install hint if the 'ocr' extra is missing
@@ -188,18 +193,7 @@ class OfflineBackend(Backend):
     def _candidates(self, view: _View) -> list:
         """`vision.find_candidates` of an overview, once per frame array: every step of a question, and every
         question on the video, shows the same fast view."""
-        key = (id(view.frames), view.times_s)
-        with self._lock:
-            hit = self._found.get(key)
-            if hit is not None and hit[0]() is view.frames:
-                self._found.move_to_end(key)
-                return hit[1]
-        cands = vision.find_candidates(view.frames, view.times_s)
-        with self._lock:
-            self._found[key] = (weakref.ref(view.frames), cands)
-            while len(self._found) > 8:
-                self._found.popitem(last=False)
-        return cands
+        return self._found.get(view.frames, view.times_s, lambda: vision.find_candidates(view.frames, view.times_s))
 
     def _zoom_target(self, view: _View, kind: str, p: _Prompt, seen: list[tuple[float, float]]):
         cands = self._candidates(view)
@@ -207,9 +201,7 @@ class OfflineBackend(Backend):
         if not cands:
             return None
         wanted = "text" if kind == "text" else "object"
-        q = p.question.lower()
-        colour_named = next((c for c in vision.COLOUR_NAMES if re.search(rf"\b{c}\b", q)), None)
-        shape_named = next((s for s in vision.SHAPE_NAMES if re.search(rf"\b{s}\b", q)), None)
+        colour_named, shape_named = _named(p)
         option_colours = {o.lower() for o in p.options} & set(vision.COLOUR_NAMES) if kind == "colour" else set()
         lengths = {len(ocr.normalise(o)) for o in p.options} - {0} if kind == "text" else set()
 
@@ -259,9 +251,8 @@ class OfflineBackend(Backend):
         if not seen:
             return None
         options = [o.lower() for o in p.options]
-        q = p.question.lower()
+        colour, shape = _named(p)
         if kind == "colour":  # about the object of the shape the question names, if it names one
-            shape = next((s for s in vision.SHAPE_NAMES if re.search(rf"\b{s}\b", q)), None)
             fits = [s for s in seen if s.shape == shape and s.shape_fit >= 0.5] if shape else seen
             if not fits:
                 return None
@@ -272,7 +263,6 @@ class OfflineBackend(Backend):
             what = f"the {shape}" if shape else "the object"
             return (self._letter(p, colour) or colour), (f"In the close-up at {view.times_s[it.frame]:.0f} s "
                                                          f"{what} is {colour}.")
-        colour = next((c for c in vision.COLOUR_NAMES if re.search(rf"\b{c}\b", q)), None)
         fits = [s for s in seen if s.colour == colour] if colour else seen
         if not fits:
             return None
