@@ -4,6 +4,7 @@ keyframes from the sample tables (see the package docstring)."""
 from __future__ import annotations
 
 import math
+import os
 from fractions import Fraction
 
 import numpy as np
@@ -75,7 +76,11 @@ def _display_rotation(tkhd_m: list[int], movie_m: list[int]) -> int | None:
 
 
 def _read_mp4(f, size: int) -> ContainerIndex:
+    fd = f.fileno()
+
     def peek(offset: int, n: int) -> bytes:
+        if hasattr(os, "pread"):  # one call, not a seek and a read (1,300 keyframes in 3 hours)
+            return os.pread(fd, n, offset)
         f.seek(offset)
         return f.read(n)
 
@@ -252,23 +257,29 @@ def _video_track(buf, trak: _Trak, movie_ts: int, rotation: int | None, file_siz
     np.cumsum(sizes, out=csum[1:])
     chunk_first = np.zeros(nc, np.int64)
     np.cumsum(per_chunk[:-1], out=chunk_first[1:])
-    chunk_of = np.repeat(np.arange(nc), per_chunk)
-    offsets = chunk_off[chunk_of] + csum[:-1] - csum[chunk_first[chunk_of]]
-    data_end = int((offsets + sizes).max())
+    data_end = int((chunk_off + csum[chunk_first + per_chunk] - csum[chunk_first]).max())
+
+    def offsets_of(samples: np.ndarray) -> np.ndarray:
+        chunk = np.searchsorted(chunk_first, samples, side="right") - 1
+        return chunk_off[chunk] + csum[samples] - csum[chunk_first[chunk]]
+
     if trak.fourcc in (b"avc1", b"avc3"):
         # FFmpeg's H.264 parser, not the sync-sample table, flags the keyframes: IDR pictures and pictures with
         # a recovery-point SEI. The samples the table lists are checked; the others are taken as not keyframes.
         # (samples past the end of a truncated file are not read: the caller rejects the file by data_end)
         length_size = _avcc_length_size(buf, trak)
-        inside = offsets + sizes <= file_size
         if has_stss:
-            for i in np.nonzero(key & inside)[0].tolist():
-                if _h264_parser_key(peek, int(offsets[i]), int(sizes[i]), length_size) is not True:
+            listed = np.nonzero(key)[0]
+            at = offsets_of(listed)
+            inside = at + sizes[listed] <= file_size
+            for i, o in zip(listed[inside].tolist(), at[inside].tolist(), strict=True):
+                if _h264_parser_key(peek, o, int(sizes[i]), length_size) is not True:
                     raise NoIndex(f"sync sample {i + 1} is not an H.264 IDR or recovery point (FFmpeg's parser "
                                   "flags keyframes from the bitstream)")
         else:
             _check(n <= 3000, "no sync-sample table in a long H.264 track (FFmpeg's parser decides every keyframe)")
-            for i in np.nonzero(inside)[0].tolist():
+            offsets = offsets_of(np.arange(n))
+            for i in np.nonzero(offsets + sizes <= file_size)[0].tolist():
                 got = _h264_parser_key(peek, int(offsets[i]), int(sizes[i]), length_size)
                 _check(got is not None, f"cannot tell whether H.264 sample {i + 1} is a keyframe")
                 key[i] = got
