@@ -40,9 +40,21 @@ ANSWER_PREFIX = "I get the answer.\n\n"
 _SPAN = re.compile(r"\[\s*(\d+(?:\.\d+)?)\s*,\s*(\d+(?:\.\d+)?)\s*\]")
 _OPTION = re.compile(r"^([A-J])\.\s?(.*)$")
 HIGH_RES = 200  # frames at least this tall are read in detail; smaller ones are an overview
-CLIP_WINDOW_S = 60.0
-"""A zoom may cover several candidates within this many seconds: a clip's 32 frames are then at most ~2 s apart,
-and a needle shows for at least 2 s."""
+CLIP_FRAMES = 32
+"""Frames a zoom clip shows (the protocol's): spread evenly over the clip."""
+CLIP_PAD_S = 5.0
+"""What the agent may add on each side of the asked span before sampling it."""
+MIN_SHOW_S = 2.0
+"""The shortest a thing is taken to stay on screen when the overview cannot tell (seen in one frame)."""
+MAX_CLIP_S = 180.0
+
+
+def _fits_one_clip(group: list, step: float) -> bool:
+    """Whether one clip over `group` (candidates sorted by start) still puts a frame inside each of them: its frames
+    are (span + padding) / 31 apart, which must stay under what each was seen to last (with a margin)."""
+    span = max(c.end_s for c in group) - group[0].start_s + 2 * CLIP_PAD_S
+    lasts = min(max(c.end_s - c.start_s - step, MIN_SHOW_S) for c in group)
+    return span <= MAX_CLIP_S and span / (CLIP_FRAMES - 1) <= 0.85 * lasts
 
 
 @dataclass
@@ -203,35 +215,48 @@ class OfflineBackend(Backend):
         wanted = "text" if kind == "text" else "object"
         colour_named, shape_named = _named(p)
         option_colours = {o.lower() for o in p.options} & set(vision.COLOUR_NAMES) if kind == "colour" else set()
-        lengths = {len(ocr.normalise(o)) for o in p.options} - {0} if kind == "text" else set()
+        widths = [vision.text_em(n) for n in {ocr.normalise(o) for o in p.options} if n] if kind == "text" else []
+        sized = [c.size for c in cands if c.kind == "text" and c.size]
+        label_h = float(np.mean([h for _, h in sized])) if sized else 0.0
 
-        def fit(c) -> int:
-            """How well a candidate fits what the question asks about (its kind first, then the named colour or
-            shape, then a colour among the options)."""
+        def weight(c) -> float:
+            """How likely the candidate is the thing asked about: its kind, then the named colour and shape, a colour
+            among the options, and for a label how close its width is to an option's text's."""
             if c.kind != wanted:
-                return 0
-            score = 1
+                return 0.0
+            w = 1.0
             if colour_named and c.colour == colour_named:
-                score += 2
+                w *= 8
             if shape_named and c.mask is not None and vision.name_shape(c.mask, list(vision.SHAPE_NAMES))[0] \
                     == shape_named:
-                score += 1
+                w *= 3
             if c.colour in option_colours:
-                score += 1
-            if lengths and c.aspect is not None and min(abs(vision.label_chars(c.aspect) - n) for n in lengths) <= 1.5:
-                score += 1  # as wide as an option's text
-            return score
+                w *= 3
+            if widths and c.size:
+                off = min(abs(vision.label_em(c.size[0], label_h) - em) for em in widths)
+                w *= max(math.exp(-0.5 * (off / 0.35) ** 2), 0.02)  # as wide as an option's text, within ~half a letter
+            return w
 
-        fits = {id(c): fit(c) for c in cands}
-        top = max(fits.values())
-        likely = sorted((c for c in cands if fits[id(c)] == top), key=lambda c: c.start_s)
-        # the window of CLIP_WINDOW_S that holds the most of the likeliest candidates (one clip samples each),
-        # the strongest such window when they tie
+        weights = {id(c): weight(c) for c in cands}
+        top = max(weights.values())
+        if top <= 0:
+            return None
+        # the ones worth a frame of the clip (others may fall inside it, but need not be seen)
+        likely = sorted((c for c in cands if weights[id(c)] >= 0.1 * top), key=lambda c: c.start_s)
+        step = (view.times_s[-1] - view.times_s[0]) / max(len(view.times_s) - 1, 1)
+        # the clip that most likely holds the thing asked about: the run of candidates with the most weight that one
+        # clip's frames can all land in (the strongest such run when they tie)
         best: list = []
-        for i, c in enumerate(likely):
-            group = [d for d in likely[i:] if d.end_s - c.start_s <= CLIP_WINDOW_S]
-            if (len(group), sum(d.strength for d in group)) > (len(best), sum(d.strength for d in best)):
-                best = group
+        for i in range(len(likely)):
+            group = [likely[i]]
+            for d in likely[i + 1:]:
+                if not _fits_one_clip([*group, d], step):
+                    break
+                group.append(d)
+            key = (round(sum(weights[id(d)] for d in group), 6), sum(d.strength for d in group))
+            if not best or key > best[0]:
+                best = [key, group]
+        best = best[1]
         s, e = int(math.floor(best[0].start_s)), int(math.ceil(max(d.end_s for d in best)))
         one = best[0]
         what = ("a small bright label" if one.kind == "text" else f"a vivid {one.colour or 'coloured'} object") \
