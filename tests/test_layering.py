@@ -20,7 +20,8 @@ FLOORS = {
     "rewards": 5,
     "data": 6,
     "train": 7,
-    "api": 8, "cli": 8, "__main__": 8, "__init__": 8,
+    "api": 8, "serve": 8,
+    "cli": 9, "__main__": 9, "__init__": 9,
 }
 
 

@@ -19,10 +19,12 @@ from longlens.backends.wire import VIDEO_FORMATS
 from longlens.errors import LongLensError
 
 
-def add_transport_options(p: argparse.ArgumentParser) -> None:
-    """How requests reach an OpenAI-compatible server (any role)."""
+def add_transport_options(p: argparse.ArgumentParser, *, key_flag: str = "--api-key-env") -> None:
+    """How requests reach an OpenAI-compatible server (any role). `key_flag` names the API-key option (`serve`
+    keeps ``--api-key-env`` for the key its own clients send)."""
     g = p.add_argument_group("OpenAI-compatible servers (every role)")
-    g.add_argument("--api-key-env", default="OPENAI_API_KEY", help="environment variable holding the API key")
+    g.add_argument(key_flag, dest="api_key_env", default="OPENAI_API_KEY",
+                   help="environment variable holding the model servers' API key")
     g.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for one reply (default 600)")
     g.add_argument("--retries", type=int, default=3,
                    help="retries of a timed-out, refused or 5xx request, with backoff (default 3)")
@@ -36,7 +38,7 @@ def add_transport_options(p: argparse.ArgumentParser) -> None:
                    help="check at start that the server counts visual tokens as LongLens does (auto: on vLLM)")
 
 
-def add_backend_options(p: argparse.ArgumentParser) -> None:
+def add_backend_options(p: argparse.ArgumentParser, *, key_flag: str = "--api-key-env") -> None:
     """The zoom agent's model: ``--backend`` and what each backend needs."""
     p.add_argument("--backend", choices=BACKENDS, default="offline",
                    help="offline (embedded, default), openai (any OpenAI-compatible server), "
@@ -48,7 +50,7 @@ def add_backend_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--balance", choices=BALANCE, default="least-busy",
                    help="how calls are spread over --endpoints: least-busy (default) or round-robin")
     g.add_argument("--model", help="model name (default: the only one served)")
-    add_transport_options(p)
+    add_transport_options(p, key_flag=key_flag)
     g = p.add_argument_group("scripted backend")
     g.add_argument("--script", help="JSON list of replies")
     hf = p.add_argument_group("hf backend (in-process transformers)")

@@ -31,6 +31,8 @@ COMMANDS = {
     "data": "data",
     "report": "report",
     "train": "train",
+    "serve": "serve",
+    "mcp": "mcp",
 }
 
 

@@ -22,6 +22,7 @@ The reference's weak spots, decided here (longvideo-r1-spec §6), each a `Naviga
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -93,8 +94,9 @@ class NavigateAgent:
         self.cache = cache
 
     def run(self, video: str | Path | VideoInfo, question: str, options: tuple[str, ...] | list[str] = (),
-            task: str = "choice") -> Trace:
-        """Answer `question` about `video` (`task` "grounding": ask for a [start, end] span)."""
+            task: str = "choice", on_step: Callable[[Step], None] | None = None) -> Trace:
+        """Answer `question` about `video` (`task` "grounding": ask for a [start, end] span); `on_step` is called
+        with each round as it ends."""
         t0 = time.perf_counter()
         c = self.config
         info = video if isinstance(video, VideoInfo) else open_video(video, cache=self.cache)
@@ -102,6 +104,11 @@ class NavigateAgent:
         tree = CaptionTree.open(info, self.caption, c.captions, cache=self.cache, model=self.caption_model)
         profile = tree.profile
         steps: list[Step] = []
+
+        def record(step: Step) -> None:
+            steps.append(step)
+            if on_step is not None:
+                on_step(step)
         role_s = {"caption": 0.0, "videoqa": 0.0}
         calls = {"caption_made": 0, "caption_reused": 0, "videoqa": 0}
         seen_leaves: set[str] = set()
@@ -146,7 +153,7 @@ class NavigateAgent:
                 step = replace(step, action={**step.action, "answer": turn.answer,
                                              "choice": parse_choice(turn.answer) if options else None})
                 messages.append(Message.text("assistant", text))
-                steps.append(step)
+                record(step)
                 break
             elif turn.kind == "invalid":
                 feedback = (f"{profile.invalid_action} Write <think>...</think> and then <tool>...</tool> or "
@@ -168,25 +175,25 @@ class NavigateAgent:
                         observation, tool = self._run_call(tree, call, role_s, calls)
                     except BackendError as exc:
                         error = f"{call.name} failed at round {r}: {exc}"
-                        steps.append(replace(step, error=error, outcome=Outcome.FAILED))
+                        record(replace(step, error=error, outcome=Outcome.FAILED))
                         break
                     if call.name == "get_caption" and len(call.ids) == 3:
                         seen_leaves.add(",".join(map(str, call.ids)))
                     messages += [Message.text("assistant", text), observation]
-                    steps.append(replace(step, tool=tool, outcome=Outcome.TOOL_RAN))
+                    record(replace(step, tool=tool, outcome=Outcome.TOOL_RAN))
                     new_from = len(messages) - 1
                     retries = 0
                     continue
             # an invalid turn: retry (bounded) or feed back
             if c.on_invalid == "retry" and retries < c.max_retries and feedback != profile.think_first:
                 retries += 1
-                steps.append(replace(step, note=f"re-asked (retry {retries} of {c.max_retries})",
+                record(replace(step, note=f"re-asked (retry {retries} of {c.max_retries})",
                                      outcome=Outcome.RE_ASKED))
                 new_from = len(messages)
                 continue
             retries = 0
             messages += [Message.text("assistant", text), Message.text("user", feedback)]
-            steps.append(replace(step, note="fed back: " + feedback, outcome=Outcome.FED_BACK))
+            record(replace(step, note="fed back: " + feedback, outcome=Outcome.FED_BACK))
             new_from = len(messages) - 1
         return self._trace(info, question, options, steps, answer, t0, role_s, calls, tree, error=error)
 

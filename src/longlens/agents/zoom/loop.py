@@ -23,6 +23,7 @@ import copy
 import hashlib
 import random
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -182,16 +183,17 @@ class ZoomAgent:
 
     # -------------------------------------------------------------- the loop
     def run(self, video: str | Path | VideoInfo, question: str, options: tuple[str, ...] | list[str] = (),
-            task: str = "choice") -> Trace:
+            task: str = "choice", on_step: Callable[[Step], None] | None = None) -> Trace:
         """Answer `question` about `video`; `task` "grounding" asks for a [start, end] span instead of a letter
-        (the span is then the last interval the model named: see `bench.grounding`)."""
+        (the span is then the last interval the model named: see `bench.grounding`). `on_step` is called with
+        each step as it ends (a server streams them)."""
         held: set = set()
         try:
-            return self._run(video, question, options, task, held)
+            return self._run(video, question, options, task, held, on_step)
         finally:
             self.shared.release(held)
 
-    def _run(self, video, question, options, task, held: set) -> Trace:
+    def _run(self, video, question, options, task, held: set, on_step=None) -> Trace:
         t0 = time.perf_counter()
         c = self.config
         info = video if isinstance(video, VideoInfo) else open_video(video, cache=self.cache)
@@ -203,6 +205,11 @@ class ZoomAgent:
         clips: list[ClipView] = []
         fresh: set[int] = set()  # ids of frame sets not yet charged to a step
         answer: Answer | None = None
+
+        def record(step: Step) -> None:
+            steps.append(step)
+            if on_step is not None:
+                on_step(step)
 
         def frames_for(fs: FrameSet) -> int:
             if id(fs) in fresh:
@@ -218,7 +225,7 @@ class ZoomAgent:
             messages = zoom_messages(self.profile, question_text, duration, fs, template="c",
                                      prefix=self.profile.answer_prefix)
             step, action = self._step(1, messages, letters, frames_for(fs), fs.visual_tokens)
-            steps.append(step)
+            record(step)
             answer = action if isinstance(action, Answer) else None
             return self._trace(info, question, options, steps, answer, t0)
 
@@ -242,17 +249,17 @@ class ZoomAgent:
             tokens = fast.visual_tokens + sum(cl.frames.visual_tokens for cl in clips)
             step, action = self._step(k, messages, letters, decoded, tokens, c.intervals)
             if isinstance(action, Answer):
-                steps.append(step)
+                record(step)
                 return self._trace(info, question, options, steps, action, t0)
             if isinstance(action, Malformed):
-                steps.append(replace(step, note="no usable action: the next step is forced to answer",
+                record(replace(step, note="no usable action: the next step is forced to answer",
                                      outcome=Outcome.ZOOM_STOPPED, stop=Stop.NO_ACTION))
                 break
             accepted = [(cl.start_s, cl.end_s) for cl in clips]
             decision = c.policy.apply(action.start_s, action.end_s, duration, accepted)
             error = "; ".join(e for e in (step.error, decision.error) if e) or None
             if decision.clip is None:
-                steps.append(replace(step, note=decision.note, error=error, outcome=Outcome.ZOOM_STOPPED,
+                record(replace(step, note=decision.note, error=error, outcome=Outcome.ZOOM_STOPPED,
                                      stop=decision.stop))
                 break
             clip = decision.clip
@@ -260,7 +267,7 @@ class ZoomAgent:
             fresh.add(id(view.frames))
             clips.append(view)
             clips.sort(key=lambda v: (v.start_s, v.end_s))
-            steps.append(replace(step, note=decision.note, error=error, clip_added=[clip[0], clip[1]],
+            record(replace(step, note=decision.note, error=error, clip_added=[clip[0], clip[1]],
                                  outcome=Outcome.CLIP_ADDED))
 
         # the forced answer step
@@ -276,7 +283,7 @@ class ZoomAgent:
         step, action = self._step(len(steps) + 1, messages, letters, decoded, tokens)
         if isinstance(action, Zoom):
             step = replace(step, error="asked to zoom at the forced answer step; no answer recorded")
-        steps.append(replace(step, note=note, outcome=Outcome.WHOLE_VIDEO) if note else step)
+        record(replace(step, note=note, outcome=Outcome.WHOLE_VIDEO) if note else step)
         return self._trace(info, question, options, steps, action if isinstance(action, Answer) else None, t0)
 
     def _step(self, index, messages, letters, decoded, tokens, intervals="lenient"):
