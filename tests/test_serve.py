@@ -259,3 +259,33 @@ def test_mcp_tools_over_stdio(videos, tmp_path):
     assert len(images) == 3 and all(p.mime_type == "image/jpeg" for p in images)
     assert refused.is_error and "outside the server's video folder" in refused.content[0].text
     assert str(root) not in refused.content[0].text
+
+
+def test_mcp_over_streamable_http(videos, tmp_path):
+    mcp = pytest.importorskip("mcp")
+    root, _, _ = videos
+    port = free_port()
+    (tmp_path / "s.json").write_text("[]")
+    proc = subprocess.Popen([sys.executable, "-m", "longlens", "mcp", "--http", "--port", str(port), "--backend",
+                             "scripted", "--script", str(tmp_path / "s.json"), "--videos", str(root), "--cache-dir",
+                             str(tmp_path / "cache")], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    async def session():
+        async with mcp.Client(f"http://127.0.0.1:{port}/mcp") as c:
+            return await c.call_tool("video_info", {"path": "demo.mp4"})
+
+    try:
+        deadline = time.time() + 120
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert proc.poll() is None and time.time() < deadline, proc.stderr.read() if proc.poll() else "no start"
+                time.sleep(0.3)
+        got = json.loads(asyncio.run(session()).content[0].text)
+        assert got["width"] == WIDTH and got["frames"] > 0
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=30)
+    assert "Traceback" not in err
