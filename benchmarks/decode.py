@@ -45,6 +45,7 @@ BENCH = Path(os.environ.get("LONGLENS_BENCH_DIR", ROOT / ".bench"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(ROOT / "src"))
 
+from _docs import replace_section  # noqa: E402
 from realistic import SEGMENT, describe, frame_index, realistic_video  # noqa: E402
 
 
@@ -428,15 +429,9 @@ def render(results: list[dict], opened: dict | None) -> str:
 
 
 def write_docs(report: str, argv: str) -> None:
-    doc = ROOT / "docs" / "benchmarks.md"
-    start, end = "<!-- decode:start -->", "<!-- decode:end -->"
-    text = doc.read_text()
-    head, rest = text.split(start, 1)
-    _, tail = rest.split(end, 1)
     stamp = time.strftime("%Y-%m-%d")
-    cmd = f"python benchmarks/decode.py{argv}"
-    doc.write_text(f"{head}{start}\nMeasured {stamp} with `{cmd}`.\n\n{report}\n{end}{tail}")
-    print(f"updated {doc}")
+    replace_section(ROOT / "docs" / "benchmarks.md", "decode",
+                    f"Measured {stamp} with `python benchmarks/decode.py{argv}`.\n\n{report}")
 
 
 def main() -> None:

@@ -35,6 +35,8 @@ import time
 from datetime import date
 from pathlib import Path
 
+from _docs import replace_section
+
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = Path(os.environ.get("LONGLENS_BENCH_DIR", ROOT / ".bench")) / "eval_rss"
 DOCS = ROOT / "docs" / "benchmarks.md"
@@ -199,14 +201,7 @@ def main() -> int:
     samples_file.write_text(json.dumps({r["name"]: r["samples"] for r in results}))
     print(f"\nRSS samples (seconds, questions done, MB) in {samples_file}", file=sys.stderr)
     if args.write_docs:
-        text = DOCS.read_text()
-        start, end = "<!-- eval_rss:start -->", "<!-- eval_rss:end -->"
-        if start not in text:
-            sys.exit(f"{DOCS}: no {start} section to replace")
-        before, rest = text.split(start, 1)
-        after = rest.split(end, 1)[1]
-        DOCS.write_text(f"{before}{start}\n{report}\n{end}{after}")
-        print(f"updated {DOCS}", file=sys.stderr)
+        replace_section(DOCS, "eval_rss", report)
     return 0
 
 

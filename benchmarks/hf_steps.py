@@ -32,6 +32,8 @@ import sys
 import time
 from pathlib import Path
 
+from _docs import replace_section
+
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = Path(os.environ.get("LONGLENS_BENCH_DIR", ROOT / ".bench"))
 CASES = ("zoom-reuse", "zoom-recompute", "uniform-128")
@@ -165,15 +167,7 @@ def table(all_results: dict, new_tokens: int) -> str:
 
 
 def write_docs(text: str) -> None:
-    doc = ROOT / "docs" / "benchmarks.md"
-    body = doc.read_text()
-    start, end = "<!-- hf_steps:start -->", "<!-- hf_steps:end -->"
-    block = f"{start}\n{text}{end}"
-    if start in body:
-        body = body[: body.index(start)] + block + body[body.index(end) + len(end):]
-    else:
-        body += f"\n{block}\n"
-    doc.write_text(body)
+    replace_section(ROOT / "docs" / "benchmarks.md", "hf_steps", text)
 
 
 def main() -> None:

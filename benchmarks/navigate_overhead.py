@@ -29,6 +29,8 @@ import sys
 import time
 from pathlib import Path
 
+from _docs import replace_section
+
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = Path(os.environ.get("LONGLENS_BENCH_DIR", ROOT / ".bench"))
 QUESTION = "Which word appears on the small white label?"
@@ -159,13 +161,7 @@ def table(video: Path, info, width: int, n: int, rows: list[dict]) -> str:
 
 
 def write_docs(text: str) -> None:
-    doc = ROOT / "docs" / "benchmarks.md"
-    body = doc.read_text()
-    start, end = "<!-- navigate_overhead:start -->", "<!-- navigate_overhead:end -->"
-    block = f"{start}\n{text}{end}"
-    body = (body[: body.index(start)] + block + body[body.index(end) + len(end):]) if start in body \
-        else body.rstrip() + f"\n\n{block}\n"
-    doc.write_text(body)
+    replace_section(ROOT / "docs" / "benchmarks.md", "navigate_overhead", text)
 
 
 def main() -> None:

@@ -32,6 +32,8 @@ import sys
 import time
 from pathlib import Path
 
+from _docs import replace_section
+
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = Path(os.environ.get("LONGLENS_BENCH_DIR", ROOT / ".bench")) / "needles"
 DOCS = ROOT / "docs" / "benchmarks.md"
@@ -157,12 +159,7 @@ def main() -> int:
     print()
     print(report)
     if args.write_docs:
-        start, end = "<!-- needles:start -->", "<!-- needles:end -->"
-        text = DOCS.read_text()
-        head, rest = text.split(start, 1)
-        _, tail = rest.split(end, 1)
-        DOCS.write_text(f"{head}{start}\n{report}\n{end}{tail}")
-        print(f"updated {DOCS}")
+        replace_section(DOCS, "needles", report)
     return 0
 
 

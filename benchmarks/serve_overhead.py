@@ -26,6 +26,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from _docs import replace_section
+
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = Path(os.environ.get("LONGLENS_BENCH_DIR", ROOT / ".bench")) / "serve"
 DOCS = ROOT / "docs" / "benchmarks.md"
@@ -135,16 +137,10 @@ def main() -> int:
     print()
     print(report)
     if args.write_docs:
-        start, end = "<!-- serve:start -->", "<!-- serve:end -->"
-        text = DOCS.read_text()
-        if start not in text:
-            text += (f"\n## Serving overhead (`longlens serve`)\n\n{start}\n{end}\n\n"
-                     "What the server adds: parsing the request, resolving the path, and the reply's JSON over HTTP "
-                     "on 127.0.0.1; the question itself runs the same agent on the same backend.\n")
-        head, rest = text.split(start, 1)
-        _, tail = rest.split(end, 1)
-        DOCS.write_text(f"{head}{start}\n{report}\n{end}{tail}")
-        print(f"updated {DOCS}")
+        replace_section(DOCS, "serve", report, heading=(
+            "## Serving overhead (`longlens serve`)\n\nWhat the server adds: parsing the request, resolving the "
+            "path, and the reply's JSON over HTTP on 127.0.0.1; the question itself runs the same agent on the "
+            "same backend."))
     return 0
 
 

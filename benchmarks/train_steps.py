@@ -30,6 +30,8 @@ import sys
 import time
 from pathlib import Path
 
+from _docs import replace_section
+
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = Path(os.environ.get("LONGLENS_BENCH_DIR", ROOT / ".bench"))
 CASES = ("sft-step", "grpo-rollout", "grpo-loss")
@@ -162,15 +164,7 @@ def make_video(minutes: float) -> Path:
 
 
 def write_docs(text: str) -> None:
-    docs = ROOT / "docs" / "benchmarks.md"
-    start, end = "<!-- train_steps:start -->", "<!-- train_steps:end -->"
-    body = docs.read_text()
-    block = f"{start}\n{text}\n{end}"
-    if start in body:
-        body = body[: body.index(start)] + block + body[body.index(end) + len(end):]
-    else:
-        body = body.rstrip() + "\n\n" + block + "\n"
-    docs.write_text(body)
+    replace_section(ROOT / "docs" / "benchmarks.md", "train_steps", text)
 
 
 def main() -> None:
