@@ -103,21 +103,22 @@ def create_app(service: Service, *, api_key: str | None = None):
     # a body this large can hold the largest upload allowed (base64 is 4/3 of the bytes) and the rest of the request
     max_body = int(service.limits.max_upload_mb * 2**20 * 4 / 3) + (1 << 20)
 
-    @app.middleware("http")
-    async def guard(request: Request, call_next):
+    def refused(headers) -> Any:
+        """The error response for a request refused on its headers (a wrong key, a body too large), or None."""
         if api_key is not None:
-            got = request.headers.get("authorization", "")
+            got = headers.get("authorization", "")
             if not hmac.compare_digest(got.encode(), f"Bearer {api_key}".encode()):
                 return _error(401, "missing or wrong API key: send 'Authorization: Bearer KEY'", "invalid_api_key")
-        length = request.headers.get("content-length")
+        length = headers.get("content-length")
         if length is not None and length.isdigit() and int(length) > max_body:
             return _error(413, f"the request is {int(length) / 2**20:.0f} MB; this server takes videos of at most "
                                f"{service.limits.max_upload_mb:g} MB (--max-upload-mb)", "video_too_large")
-        try:
-            return await call_next(request)
-        except Exception:  # a fault of ours: logged here, a one-line 500 there
-            log.exception("internal error on %s", request.url.path)
-            return _error(500, "internal error in LongLens (logged on the server)", "internal_error")
+        return None
+
+    @app.exception_handler(Exception)
+    async def internal(request, exc):  # a fault of ours: logged here, a one-line 500 there
+        log.error("internal error on %s", request.url.path, exc_info=exc)
+        return _error(500, "internal error in LongLens (logged on the server)", "internal_error")
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_request, exc):
@@ -128,7 +129,9 @@ def create_app(service: Service, *, api_key: str | None = None):
         return _error(400, "malformed request body", "invalid_request")
 
     @app.get("/v1/models")
-    async def models():
+    async def models(request: Request):
+        if (no := refused(request.headers)) is not None:
+            return no
         return {"object": "list", "data": [{"id": a.name, "object": "model", "created": created,
                                             "owned_by": "longlens", "backend": a.backend}
                                            for a in service.agents.values()]}
@@ -136,6 +139,8 @@ def create_app(service: Service, *, api_key: str | None = None):
     @app.post("/v1/chat/completions")
     async def chat(request: Request):
         t0 = time.perf_counter()
+        if (no := refused(request.headers)) is not None:
+            return no
         data = bytearray()
         async for part in request.stream():  # read with the limit (a chunked body declares no length)
             data += part
