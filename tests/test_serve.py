@@ -137,17 +137,32 @@ def test_two_clients_at_once(offline, videos):
     assert len(got) == 2 and got[0] == got[1] and got[0].startswith(needle.answer)
 
 
-def test_an_uploaded_video_is_answered(videos, tmp_path):
+def test_an_uploaded_or_fetched_video_is_answered(videos, tmp_path):
+    import functools
+    import http.server
+
     root, needle, _ = videos
-    server = Server(["--backend", "offline", "--cache-dir", str(tmp_path / "cache")])  # no --videos: uploads only
+    files = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(
+        http.server.SimpleHTTPRequestHandler, directory=str(root)))
+    threading.Thread(target=files.serve_forever, daemon=True).start()
+    # no --videos: uploads (and, allowed here, URLs) only
+    server = Server(["--backend", "offline", "--allow-url", "--cache-dir", str(tmp_path / "cache")])
     try:
         data = base64.b64encode((root / "demo.mp4").read_bytes()).decode()
         r = client(server).chat.completions.create(model="longlens-zoom",
                                                    messages=question(needle, f"data:video/mp4;base64,{data}"))
         assert r.choices[0].message.content.startswith(needle.answer)
+        url = f"http://127.0.0.1:{files.server_address[1]}/demo.mp4"
+        r = client(server).chat.completions.create(model="longlens-zoom", messages=question(needle, url))
+        assert r.choices[0].message.content.startswith(needle.answer)
+        stored = list((tmp_path / "cache" / "uploads").iterdir())
+        assert len(stored) == 1  # the upload and the download are the same bytes: stored once
+        with pytest.raises(openai.BadRequestError, match="HTTP 404"):
+            client(server).chat.completions.create(model="longlens-zoom", messages=question(needle, url + ".gone"))
         with pytest.raises(openai.BadRequestError, match="takes no video paths"):
             client(server).chat.completions.create(model="longlens-zoom", messages=question(needle))
     finally:
+        files.shutdown()
         assert "Traceback" not in server.stop()
 
 
