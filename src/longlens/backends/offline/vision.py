@@ -8,11 +8,12 @@ for OCR. It knows nothing else about what a video shows.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 from PIL import Image, ImageDraw
 
-from longlens.video.stamps import stamp_layout
+from longlens.video.stamps import stamp_font, stamp_layout
 
 # colour prototypes (RGB) for naming a vivid region; hue decides first, brightness second
 COLOUR_NAMES: dict[str, tuple[int, int, int]] = {
@@ -72,6 +73,8 @@ class Candidate:
     """For labels: width over height of the largest label region (a hint of how many characters it holds)."""
     size: tuple[int, int] | None = None
     """For labels: (width, height) in pixels of the largest label region."""
+    patch: np.ndarray | None = field(default=None, repr=False, compare=False)
+    """For labels: the largest label region's pixels, grey (too small to read, not to compare with a text)."""
 
 
 def _segments(active: np.ndarray, max_gap: int = 1) -> list[tuple[int, int]]:
@@ -139,16 +142,20 @@ def find_candidates(
                 continue
             strength = float(score[a : b + 1].mean())  # how clearly, not how long, it shows
             colour, region, aspect, size = None, None, None, None
+            patch = None
             if kind == "text":
-                largest = max((r for rs in regions[a : b + 1] for r in rs), key=lambda r: r[4])
+                at, largest = max(((a + k, r) for k, rs in enumerate(regions[a : b + 1]) for r in rs),
+                                  key=lambda ir: ir[1][4])
                 aspect = largest[2] / max(largest[3], 1)
                 size = (int(largest[2]), int(largest[3]))
+                x, y, bw, bh = (int(v) for v in largest[:4])
+                patch = frames[at, y : y + bh, x : x + bw].mean(axis=-1).astype(np.float32)
             if kind == "object":
                 pix = frames[a : b + 1][transient[a : b + 1]]
                 colour = name_colour(pix.mean(axis=0)) if len(pix) else None
                 region = transient[a + int(np.argmax(score[a : b + 1]))]
             out.append(Candidate(float(times_s[a]), float(times_s[b]) + step, kind, strength, colour, region, aspect,
-                                 size))
+                                 size, patch))
     return sorted(out, key=lambda c: -c.strength)
 
 
@@ -238,6 +245,34 @@ _ADVANCE = dict(zip("ABCDEFGHIJKLMNOPQRSTUVWXYZ", (667, 667, 722, 722, 667, 611,
 def text_em(text: str) -> float:
     """Width of `text` set in upper case in a common sans-serif, in ems."""
     return sum(_ADVANCE.get(ch, 600) for ch in text.upper()) / 1000
+
+
+@lru_cache(maxsize=4096)
+def _rendered(text: str, w: int, h: int) -> np.ndarray:
+    """`text` in black on a white label (the paper around it as wide as labels have), shrunk to w x h pixels."""
+    font = _label_font()
+    left, top, right, bottom = font.getbbox(text)
+    cap = bottom - top
+    img = Image.new("L", (right - left + round(1.2 * cap), cap + round(0.9 * cap)), 255)
+    ImageDraw.Draw(img).text((round(0.6 * cap) - left, round(0.45 * cap) - top), text, fill=0, font=font)
+    return np.asarray(img.resize((w, h), Image.Resampling.BOX), np.float32)
+
+
+def _label_font():
+    return stamp_font(100)  # the packaged Liberation Sans (Arial's widths): not the font any test video uses
+
+
+def text_likeness(patch: np.ndarray, text: str) -> float:
+    """How much a label's pixels look like `text` set on it (normalised correlation, -1 to 1). A label a few pixels
+    tall cannot be read, but its dark strokes fall where one option's letters put them and not another's."""
+    h, w = patch.shape
+    if h < 3 or w < 3 or not text:
+        return 0.0
+    a = patch - patch.mean()
+    b = _rendered(text.upper(), w, h)
+    b = b - b.mean()
+    den = float(np.sqrt((a * a).sum() * (b * b).sum()))
+    return float((a * b).sum() / den) if den > 0 else 0.0
 
 
 LABEL_EM_OFFSET, LABEL_EM_SLOPE = 1.03, 0.543
