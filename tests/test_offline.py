@@ -173,3 +173,29 @@ def test_every_label_in_the_frames_is_read_once():
     # the question asks about the fourth label of five frames: it is read, not only the largest few
     assert "\\boxed{D}" in _ask(list(frames), "Which word appears on the small white label shown in the video?",
                                 ["ANCHOR", "BEETLE", "CAMERA", "MANGO"])
+
+
+def test_a_label_too_small_to_read_still_singles_out_its_option():
+    """A label 6 px tall in the overview (drawn in Pillow's own font, not the one the backend renders with) correlates
+    best with its own text among same-length options: the hint the zoom ranks candidates with."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    from longlens.backends.offline import vision
+
+    def overview_label(text: str) -> np.ndarray:
+        font = ImageFont.load_default(size=60)
+        left, top, right, bottom = font.getbbox(text)
+        cap = bottom - top
+        img = Image.new("L", (right - left + int(1.2 * cap), int(1.9 * cap)), 255)
+        ImageDraw.Draw(img).text((int(0.6 * cap) - left, int(0.45 * cap) - top), text, fill=0, font=font)
+        h = 6
+        return np.asarray(img.resize((round(img.width * h / img.height), h), Image.Resampling.BOX), np.float32)
+
+    groups = [["CHERRY", "HELMET", "PLANET", "BONNET"], ["COBRA", "HERON", "FERRY", "EAGLE"],
+              ["2371", "3690", "5130", "8125"], ["MEADOW", "BUTTON", "ENGINE", "TURTLE"]]
+    right = 0
+    for options in groups:
+        for truth in options:
+            like = {o: vision.text_likeness(overview_label(truth), o) for o in options}
+            right += max(like, key=like.get) == truth
+    assert right >= 12, f"{right} of 16"  # chance: 4
