@@ -3,7 +3,14 @@
 
 from __future__ import annotations
 
+import os
+import platform
 from pathlib import Path
+
+
+def machine() -> str:
+    """The machine a result was measured on, in the words the docs use."""
+    return f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
 
 
 def replace_section(doc: Path, name: str, text: str, *, heading: str = "") -> None:
@@ -16,3 +23,11 @@ def replace_section(doc: Path, name: str, text: str, *, heading: str = "") -> No
         body = body.rstrip() + "\n\n" + (f"{heading.rstrip()}\n\n" if heading else "") + block + "\n"
     doc.write_text(body)
     print(f"updated {doc}")
+
+
+def publish(report: str, doc: Path, name: str, write: bool, *, heading: str = "") -> None:
+    """Print a benchmark's report and, with `write` (``--write-docs``), put it in its section of `doc`."""
+    print()
+    print(report)
+    if write:
+        replace_section(doc, name, report, heading=heading)

@@ -35,7 +35,7 @@ import time
 from datetime import date
 from pathlib import Path
 
-from _docs import replace_section
+from _docs import machine, replace_section
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = Path(os.environ.get("LONGLENS_BENCH_DIR", ROOT / ".bench")) / "eval_rss"
@@ -175,10 +175,9 @@ def main() -> int:
             print(f"{name}: done in {results[-1]['wall_s']:.1f} s", file=sys.stderr)
 
     anchor, ours = results[:2]
-    machine = (f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-               f"glibc {platform.libc_ver()[1] or '?'}")
+    where = f"{machine()}, glibc {platform.libc_ver()[1] or '?'}"
     command = " ".join(["python benchmarks/eval_rss.py", *sys.argv[1:]])
-    head = (f"Measured {date.today().isoformat()} with `{command}`; machine: {machine}.\n\n"
+    head = (f"Measured {date.today().isoformat()} with `{command}`; machine: {where}.\n\n"
             f"{videos} videos ({suite.name}, mean {sum(mbits) / max(len(mbits), 1):.1f} Mbit/s), {questions} "
             f"questions, `longlens eval needles --concurrency {args.concurrency}` (zoom agent, offline backend), "
             "an empty frame cache per arm.")

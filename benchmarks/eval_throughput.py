@@ -27,7 +27,6 @@ import argparse
 import dataclasses
 import json
 import os
-import platform
 import resource
 import shutil
 import subprocess
@@ -35,6 +34,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from _docs import machine
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = Path(os.environ.get("LONGLENS_BENCH_DIR", ROOT / ".bench")) / "eval_throughput"
@@ -152,7 +153,7 @@ def main() -> int:
         for s in servers:
             s.stop()
     n = args.questions
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    print(f"machine: {machine()}")
     print(f"{n} questions over {args.videos} videos ({what}), {args.latency * 1000:.0f} ms per call, "
           f"{args.servers} server(s), 1 call per question, frame cache {'warm' if args.warm else 'empty'}, "
           f"fast view {args.fast_mode}")

@@ -24,7 +24,6 @@ import argparse
 import json
 import math
 import os
-import platform
 import shutil
 import statistics
 import subprocess
@@ -32,7 +31,7 @@ import sys
 import time
 from pathlib import Path
 
-from _docs import replace_section
+from _docs import machine, publish
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = Path(os.environ.get("LONGLENS_BENCH_DIR", ROOT / ".bench")) / "needles"
@@ -145,8 +144,8 @@ def main() -> int:
             budget[label] = math.ceil(s["tokens"])
         rows.append((f"{agent}{label}", s))
     lines = [f"Measured {time.strftime('%Y-%m-%d')} with `python benchmarks/needles.py"
-             f"{' --before CHECKOUT' if args.before else ''}` on this machine ({platform.machine()}, "
-             f"{os.cpu_count()} cores, Python {platform.python_version()}), offline backend, one question at a time.",
+             f"{' --before CHECKOUT' if args.before else ''}` on this machine ({machine()}), offline backend, "
+             "one question at a time.",
              "",
              "| agent | standard (30) | 10 min | 30 min | 60 min | text | object | dense labels (20) | stated guesses "
              "| visual tokens / q (standard) | backend s / q, median at 60 min | backend s / q, mean |",
@@ -155,11 +154,7 @@ def main() -> int:
         lines.append(f"| {name} | {s['standard']} ({s['standard_pct']:.0f}%) | {s['10 min']} | {s['30 min']} | "
                      f"{s['60 min']} | {s['text']} | {s['object']} | {s['dense']} ({s['dense_pct']:.0f}%) | "
                      f"{s['guessed']} | {s['tokens']:,.0f} | {s['backend_s_60']:.2f} | {s['backend_s']:.2f} |")
-    report = "\n".join(lines)
-    print()
-    print(report)
-    if args.write_docs:
-        replace_section(DOCS, "needles", report)
+    publish("\n".join(lines), DOCS, "needles", args.write_docs)
     return 0
 
 

@@ -20,7 +20,6 @@ import argparse
 import http.client
 import json
 import os
-import platform
 import socket
 import statistics
 import subprocess
@@ -29,7 +28,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from _docs import replace_section
+from _docs import machine, publish
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = Path(os.environ.get("LONGLENS_BENCH_DIR", ROOT / ".bench")) / "serve"
@@ -136,7 +135,7 @@ def main() -> int:
     video, needle = demo_video()
     rows = [measure(b, args.questions, video, needle) for b in ("scripted", "offline")]
     lines = [f"Measured {time.strftime('%Y-%m-%d')} with `python benchmarks/serve_overhead.py` on this machine "
-             f"({platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}): the demo's "
+             f"({machine()}): the demo's "
              f"{MINUTES}-minute video, one question at a time, warm frame cache, medians of {args.questions} "
              "alternating questions.", "",
              "| backend | in-process (open_video + agent), ms | through `longlens serve`, ms | server overhead | "
@@ -146,11 +145,7 @@ def main() -> int:
         lines.append(f"| {r['backend']} | {r['direct_s'] * 1000:.1f} | {r['served_s'] * 1000:.1f} | "
                      f"{r['overhead_ms']:+.1f} ms ({r['overhead_pct']:+.1f}%) | {target} | {r['sdk_s'] * 1000:.1f} | "
                      f"{1000 * (r['sdk_s'] - r['direct_s']):+.1f} ms ({r['sdk_pct']:+.1f}%) |")
-    report = "\n".join(lines)
-    print()
-    print(report)
-    if args.write_docs:
-        replace_section(DOCS, "serve", report, heading=(
+    publish("\n".join(lines), DOCS, "serve", args.write_docs, heading=(
             "## Serving overhead (`longlens serve`)\n\nWhat the server adds: parsing the request, resolving the "
             "path, and the reply's JSON over HTTP on 127.0.0.1; the question itself runs the same agent on the "
             "same backend."))

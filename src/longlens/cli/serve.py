@@ -54,8 +54,6 @@ def service_from(args: argparse.Namespace):
 
     limits = Limits(concurrency=args.concurrency, timeout_s=args.request_timeout, max_upload_mb=args.max_upload_mb,
                     allow_url=args.allow_url)
-    if args.videos and not os.path.isdir(args.videos):
-        raise LongLensError(f"--videos {args.videos}: no such folder; give the folder your videos are in")
     cache = cache_from(args)
     backend = backend_from(args)
     zoom = ZoomAgent(backend, zoom_config_from(args), cache=cache)

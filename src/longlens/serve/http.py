@@ -18,19 +18,34 @@ from typing import Any
 
 from longlens.agents.trace import Step
 from longlens.errors import LongLensError
-from longlens.serve.service import RequestError, Service, reply_text, split_options, summary
+from longlens.serve.service import RequestError, Service, check_options, reply_text, split_options, summary
 
 log = logging.getLogger("longlens.serve")
+
+
+Failure = tuple[int, str, str, str | None]
+"""(HTTP status, one-line message, OpenAI error code, the request field at fault)."""
+
+INTERNAL: Failure = (500, "internal error in LongLens (logged on the server)", "internal_error", None)
+
+
+def _error_body(status: int, message: str, code: str, param: str | None = None) -> dict:
+    kind = "authentication_error" if status == 401 else "invalid_request_error" if status < 500 else "server_error"
+    return {"error": {"message": message, "type": kind, "param": param, "code": code}}
 
 
 def _error(status: int, message: str, code: str, param: str | None = None):
     from fastapi.responses import JSONResponse
 
-    kind = "invalid_request_error" if status < 500 else "server_error"
-    if status == 401:
-        kind = "authentication_error"
-    return JSONResponse({"error": {"message": message, "type": kind, "param": param, "code": code}},
-                        status_code=status)
+    return JSONResponse(_error_body(status, message, code, param), status_code=status)
+
+
+def _failure(exc: LongLensError) -> Failure:
+    """What a client is told of an error raised while answering: a request we refuse (`RequestError`), or the
+    model behind the agent failing (a server down, a bad reply ...)."""
+    if isinstance(exc, RequestError):
+        return exc.status, str(exc), exc.code, exc.param
+    return 502, f"the agent's model failed: {exc}", "backend_error", None
 
 
 def parse_chat(body: Any) -> tuple[str | None, str, str, tuple[str, ...], bool]:
@@ -76,11 +91,7 @@ def parse_chat(body: Any) -> tuple[str | None, str, str, tuple[str, ...], bool]:
     text = "\n".join(t for t in texts if t.strip())
     options = body.get("options")
     if options is not None:
-        if not (isinstance(options, list) and all(isinstance(o, str) and o.strip() for o in options)
-                and 2 <= len(options) <= 10):
-            raise RequestError(400, "invalid_request", "'options' must be a list of 2 to 10 non-empty strings",
-                               "options")
-        question, options = text.strip(), tuple(o.strip() for o in options)
+        question, options = text.strip(), check_options(options)
     else:
         question, options = split_options(text)
     if not question:
@@ -118,7 +129,7 @@ def create_app(service: Service, *, api_key: str | None = None):
     @app.exception_handler(Exception)
     async def internal(request, exc):  # a fault of ours: logged here, a one-line 500 there
         log.error("internal error on %s", request.url.path, exc_info=exc)
-        return _error(500, "internal error in LongLens (logged on the server)", "internal_error")
+        return _error(*INTERNAL)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_request, exc):
@@ -157,7 +168,9 @@ def create_app(service: Service, *, api_key: str | None = None):
             path = await asyncio.to_thread(service.resolve, ref)
             info = await asyncio.to_thread(service.open, path)
         except RequestError as exc:
-            return _error(exc.status, str(exc), exc.code, exc.param)
+            return _error(*_failure(exc))
+        timed_out: Failure = (504, f"no answer within {service.limits.timeout_s:g} s (--request-timeout)", "timeout",
+                              None)
         rid = f"chatcmpl-{uuid.uuid4().hex}"
         now = int(time.time())
         if not stream:
@@ -167,11 +180,9 @@ def create_app(service: Service, *, api_key: str | None = None):
                                       waited_s=time.perf_counter() - t0),
                     timeout=service.limits.timeout_s)
             except TimeoutError:
-                return _error(504, f"no answer within {service.limits.timeout_s:g} s (--timeout)", "timeout")
-            except RequestError as exc:
-                return _error(exc.status, str(exc), exc.code, exc.param)
-            except LongLensError as exc:  # the model behind the agent failed (a server down, a bad reply ...)
-                return _error(502, f"the agent's model failed: {exc}", "backend_error")
+                return _error(*timed_out)
+            except LongLensError as exc:
+                return _error(*_failure(exc))
             t = trace.totals
             usage = {"prompt_tokens": t.prompt_tokens or 0, "completion_tokens": t.completion_tokens or 0}
             usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
@@ -193,16 +204,11 @@ def create_app(service: Service, *, api_key: str | None = None):
             try:
                 trace = service.answer(agent, info, question, options, on_step, waited_s=time.perf_counter() - t0)
                 loop.call_soon_threadsafe(queue.put_nowait, ("done", trace))
-            except RequestError as exc:
-                loop.call_soon_threadsafe(queue.put_nowait, ("error", (exc.status, str(exc), exc.code)))
             except LongLensError as exc:
-                loop.call_soon_threadsafe(queue.put_nowait,
-                                          ("error", (502, f"the agent's model failed: {exc}", "backend_error")))
+                loop.call_soon_threadsafe(queue.put_nowait, ("error", _failure(exc)))
             except Exception:
                 log.exception("internal error in a streamed question")
-                loop.call_soon_threadsafe(queue.put_nowait,
-                                          ("error", (500, "internal error in LongLens (logged on the server)",
-                                                     "internal_error")))
+                loop.call_soon_threadsafe(queue.put_nowait, ("error", INTERNAL))
 
         def chunk(delta: dict, finish: str | None = None, **extra) -> str:
             data = {"id": rid, "object": "chat.completion.chunk", "created": now, "model": agent.name,
@@ -217,10 +223,7 @@ def create_app(service: Service, *, api_key: str | None = None):
                 try:
                     kind, item = await asyncio.wait_for(queue.get(), timeout=max(deadline - time.perf_counter(), 0))
                 except TimeoutError:
-                    err = {"message": f"no answer within {service.limits.timeout_s:g} s (--timeout)",
-                           "type": "server_error", "param": None, "code": "timeout"}
-                    yield f"data: {json.dumps({'error': err})}\n\n"
-                    break
+                    kind, item = "error", timed_out
                 if kind == "step":
                     yield chunk({"content": agent.line(item) + "\n"})
                 elif kind == "done":
@@ -228,9 +231,7 @@ def create_app(service: Service, *, api_key: str | None = None):
                     yield chunk({}, "stop", longlens=summary(item, agent, time.perf_counter() - t0))
                     break
                 else:
-                    status, message, code = item
-                    kind = "invalid_request_error" if status < 500 else "server_error"
-                    yield f"data: {json.dumps({'error': {'message': message, 'type': kind, 'param': None, 'code': code}})}\n\n"  # noqa: E501
+                    yield f"data: {json.dumps(_error_body(*item))}\n\n"
                     break
             yield "data: [DONE]\n\n"
             if task.done():

@@ -14,7 +14,7 @@ import time
 import numpy as np
 
 from longlens.errors import LongLensError
-from longlens.serve.service import RequestError, Service, summary
+from longlens.serve.service import RequestError, Service, check_options, summary
 from longlens.video import decode
 from longlens.video.plan import index_plan
 
@@ -49,11 +49,9 @@ def create_server(service: Service):
             served = service.agent(agent or next(iter(service.agents)))
             if not question.strip():
                 raise RequestError(400, "missing_question", "the question is empty", "question")
-            if options is not None and (len(options) < 2 or not all(o.strip() for o in options)):
-                raise RequestError(400, "invalid_request", "options: give 2 to 10 non-empty choices, or none",
-                                   "options")
+            choices = check_options(options) if options is not None else ()
             info = service.open(service.resolve(path, "path"), "path")
-            trace = service.answer(served, info, question.strip(), tuple(o.strip() for o in options or ()))
+            trace = service.answer(served, info, question.strip(), choices)
         except RequestError as exc:
             raise fail(exc) from None
         except LongLensError as exc:

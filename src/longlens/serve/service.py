@@ -22,7 +22,6 @@ import os
 import re
 import tempfile
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -216,15 +215,14 @@ class Service:
         try:
             return open_video(path, cache=self.cache)
         except VideoError as exc:
-            raise RequestError(400, "unreadable_video", _public(str(exc), path, self), param) from None
+            raise RequestError(400, "unreadable_video", self._public(str(exc)), param) from None
 
-
-def _public(message: str, path: Path, service: Service) -> str:
-    """A video error as a client may see it: without the server's folders in it."""
-    for root in (service.videos, service.uploads):
-        if root is not None:
-            message = message.replace(str(root) + os.sep, "")
-    return message
+    def _public(self, message: str) -> str:
+        """A video error as a client may see it: without the server's folders in it."""
+        for root in (self.videos, self.uploads):
+            if root is not None:
+                message = message.replace(str(root) + os.sep, "")
+        return message
 
 
 def summary(trace: Trace, agent: ServedAgent, wall_s: float) -> dict:
@@ -258,6 +256,14 @@ def reply_text(trace: Trace) -> str:
     return trace.answer or ""
 
 
+def check_options(options, param: str = "options") -> tuple[str, ...]:
+    """A request's answer options: 2 to 10 non-empty strings (stripped); `RequestError` otherwise."""
+    if not (isinstance(options, (list, tuple)) and 2 <= len(options) <= 10
+            and all(isinstance(o, str) and o.strip() for o in options)):
+        raise RequestError(400, "invalid_request", f"'{param}' must be a list of 2 to 10 non-empty strings", param)
+    return tuple(o.strip() for o in options)
+
+
 _OPTION_LINE = re.compile(r"^\s*\(?([A-J])[.):]\s+(.+?)\s*$")
 
 
@@ -276,6 +282,3 @@ def split_options(text: str) -> tuple[str, tuple[str, ...]]:
         return text.strip(), ()
     return "\n".join(rest).strip(), tuple(options)
 
-
-def elapsed(t0: float) -> float:
-    return time.perf_counter() - t0
