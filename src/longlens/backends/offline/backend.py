@@ -256,17 +256,15 @@ class OfflineBackend(Backend):
         step = (view.times_s[-1] - view.times_s[0]) / max(len(view.times_s) - 1, 1)
         # the clip that most likely holds the thing asked about: the run of candidates with the most weight that one
         # clip's frames can all land in (the strongest such run when they tie)
-        best: list = []
+        groups = []
         for i in range(len(likely)):
             group = [likely[i]]
             for d in likely[i + 1:]:
                 if not _fits_one_clip([*group, d], step):
                     break
                 group.append(d)
-            key = (round(sum(weights[id(d)] for d in group), 6), sum(d.strength for d in group))
-            if not best or key > best[0]:
-                best = [key, group]
-        best = best[1]
+            groups.append(group)
+        best = max(groups, key=lambda g: (round(sum(weights[id(d)] for d in g), 6), sum(d.strength for d in g)))
         s, e = int(math.floor(best[0].start_s)), int(math.ceil(max(d.end_s for d in best)))
         one = best[0]
         what = ("a small bright label" if one.kind == "text" else f"a vivid {one.colour or 'coloured'} object") \

@@ -69,12 +69,13 @@ class Candidate:
     colour: str | None = None
     mask: np.ndarray | None = field(default=None, repr=False, compare=False)
     """For objects: the region's pixels in the frame where it is largest (for naming its shape)."""
-    aspect: float | None = None
-    """For labels: width over height of the largest label region (a hint of how many characters it holds)."""
-    size: tuple[int, int] | None = None
-    """For labels: (width, height) in pixels of the largest label region."""
     patch: np.ndarray | None = field(default=None, repr=False, compare=False)
     """For labels: the largest label region's pixels, grey (too small to read, not to compare with a text)."""
+
+    @property
+    def size(self) -> tuple[int, int] | None:
+        """For labels: (width, height) in pixels of the largest label region."""
+        return None if self.patch is None else (self.patch.shape[1], self.patch.shape[0])
 
 
 def _segments(active: np.ndarray, max_gap: int = 1) -> list[tuple[int, int]]:
@@ -141,21 +142,18 @@ def find_candidates(
             if (b - a + 1) * step > max_span_s:
                 continue
             strength = float(score[a : b + 1].mean())  # how clearly, not how long, it shows
-            colour, region, aspect, size = None, None, None, None
-            patch = None
+            colour, region, patch = None, None, None
             if kind == "text":
                 at, largest = max(((a + k, r) for k, rs in enumerate(regions[a : b + 1]) for r in rs),
                                   key=lambda ir: ir[1][4])
-                aspect = largest[2] / max(largest[3], 1)
-                size = (int(largest[2]), int(largest[3]))
                 x, y, bw, bh = (int(v) for v in largest[:4])
                 patch = frames[at, y : y + bh, x : x + bw].mean(axis=-1).astype(np.float32)
             if kind == "object":
                 pix = frames[a : b + 1][transient[a : b + 1]]
                 colour = name_colour(pix.mean(axis=0)) if len(pix) else None
                 region = transient[a + int(np.argmax(score[a : b + 1]))]
-            out.append(Candidate(float(times_s[a]), float(times_s[b]) + step, kind, strength, colour, region, aspect,
-                                 size, patch))
+            out.append(Candidate(float(times_s[a]), float(times_s[b]) + step, kind, strength, colour, region,
+                                 patch))
     return sorted(out, key=lambda c: -c.strength)
 
 
