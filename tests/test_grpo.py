@@ -184,7 +184,7 @@ def test_shipped_configs_load():
     from longlens.train.config import SHIPPED, load_config, shipped
 
     assert "love-r1-grpo" in shipped()
-    cfg = load_config(ZoomGRPOConfig, "love-r1-grpo", ["trl.learning_rate=2e-6", "trl.bf16=true"])
+    cfg = load_config(ZoomGRPOConfig, "love-r1-grpo", ["trl.learning_rate=2e-6", "trl.bf16=true"], complete=False)
     assert cfg.trl["learning_rate"] == 2e-6 and cfg.trl["bf16"] is True and cfg.trl["num_generations"] == 8
     assert cfg.trl["beta"] == 0.0 and cfg.trl["per_device_train_batch_size"] == 1  # the YAML over TRL_DEFAULTS
     for name in ("zero2", "zero3", "zero3-offload"):
@@ -199,8 +199,8 @@ def test_shipped_configs_load():
     with pytest.raises(LongLensError, match="reward_weights"):
         from longlens.train.grpo_core import grpo_args
 
-        grpo_args(load_config(ZoomGRPOConfig, None, ["trl.reward_weights=[1.0]"]))
-    any_trl_field = load_config(ZoomGRPOConfig, None, ["trl.mask_truncated_completions=true"])  # no copy here
+        grpo_args(load_config(ZoomGRPOConfig, None, ["trl.reward_weights=[1.0]"], complete=False))
+    any_trl_field = load_config(ZoomGRPOConfig, None, ["trl.mask_truncated_completions=true"], complete=False)
     assert grpo_args(any_trl_field).mask_truncated_completions is True
 
 

@@ -16,6 +16,7 @@ from longlens.agents.zoom import ZoomAgent, ZoomConfig
 from longlens.backends.hf import HFBackend
 from longlens.backends.hf.random_model import make_random_model, make_random_text_model
 from longlens.backends.scripted import ScriptedBackend
+from longlens.data.released import read_records
 from longlens.data.rows import CotRow, to_jsonl
 from longlens.errors import LongLensError
 from longlens.synth import make_video
@@ -35,7 +36,6 @@ from longlens.train.zoom.sft import (
     TemplateRow,
     ZoomSamples,
     ZoomSFTConfig,
-    read_template_rows,
     row_index,
     run_zoom_sft,
     simulate_clips,
@@ -256,7 +256,7 @@ def test_stage1_batch_of_two_from_reference_items(tiny_dir, video, tmp_path):
                                                                                    "text": "Shapes."}]}]}]
     path = tmp_path / "stage1.json"
     path.write_text(json.dumps(items))
-    rows = read_template_rows(path)
+    rows = [r.row for r in read_records(path)[1]]
     assert [(r.question, r.target, r.truth) for r in rows] == [("What is shown?", "A sign.", ((50.0, 56.0),)),
                                                               ("Describe it.", "Shapes.", ())]
     summary = run_zoom_sft(ZoomSFTConfig(model_path=str(tiny_dir), train_file=str(path), output_dir=str(tmp_path / "o"),
@@ -275,7 +275,7 @@ def test_bad_input_is_one_clear_line(tiny_dir, video, tmp_path):
         run_zoom_sft(ZoomSFTConfig(model_path=str(tiny_dir), **{**base, "train_file": str(tmp_path / "x.jsonl")}))
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"id": "x", "video": "v.mp4"}\n')
-    with pytest.raises(LongLensError, match=r"bad.jsonl:1: not a CotRow"):
+    with pytest.raises(LongLensError, match=r"bad.jsonl: not a known training file"):
         run_zoom_sft(ZoomSFTConfig(model_path=str(tiny_dir), **{**base, "train_file": str(bad)}))
     gone = tmp_path / "gone.jsonl"
     to_jsonl([cot("gone.mp4")], gone)

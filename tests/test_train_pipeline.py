@@ -1,11 +1,14 @@
-"""The whole LOVE-R1 training pipeline from the CLI, on generated videos with a tiny random model:
+"""The whole LOVE-R1 training pipeline from the CLI, on generated videos with a tiny random model, as
+docs/training.md writes it:
 
-needles -> clip captions -> teacher CoTs -> filter -> SFT stage 2 -> hard-example mining -> GRPO -> ask.
-Each command is the one a user types (servers are scripted OpenAI-compatible ones on 127.0.0.1)."""
+needles -> stage-1 rows -> SFT stage 1 -> clip captions -> teacher CoTs -> filter -> SFT stage 2 ->
+hard-example mining -> GRPO -> ask. Each command is the one a user types (servers are scripted
+OpenAI-compatible ones on 127.0.0.1). And training straight from the released files' formats."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -39,6 +42,15 @@ def test_data_to_sft_to_grpo_to_ask(suite, tmp_path, capsys):
     truths = {f"{p.stem}-{n['id']}": (n["start_s"], n["end_s"], n["answer"])
               for p, k in zip(sorted(suite.glob("*.json")), keys, strict=True) for n in k["needles"]}
 
+    stage1_rows = tmp_path / "stage1.jsonl"
+    assert main(["data", "rows", *data, "--stage", "1", "--out", str(stage1_rows)]) == 0
+    stage1 = tmp_path / "stage1"
+    assert main(["train", "sft", "love-r1-sft-stage1", "--video-root", str(suite), *_set([
+        f"model_path={tiny}", f"train_file={stage1_rows}", f"output_dir={stage1}", "trl.max_steps=1",
+        "slow_frames=4", "trl.gradient_accumulation_steps=1", "trl.activation_checkpointing=false", *FRAMES])]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["steps"] == 1 and summary["last_loss"] > 0 and summary["rows"] == len(truths)
+
     with ScriptedServer(["A plain scene."], repeat_last=True) as server:
         assert main(["data", "captions", *data, "--out", str(tmp_path / "caps"), "--caption-url", server.url]) == 0
 
@@ -56,7 +68,7 @@ def test_data_to_sft_to_grpo_to_ask(suite, tmp_path, capsys):
 
     stage2 = tmp_path / "stage2"
     assert main(["train", "sft", "love-r1-sft-stage2", *_set([
-        f"model_path={tiny}", f"train_file={kept}", f"video_root={suite}", f"output_dir={stage2}", "trl.max_steps=2",
+        f"model_path={stage1}", f"train_file={kept}", f"video_root={suite}", f"output_dir={stage2}", "trl.max_steps=2",
         "slow_frames=[4,4,4]", "trl.gradient_accumulation_steps=1", "trl.activation_checkpointing=false",
         *FRAMES])]) == 0
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
@@ -135,3 +147,64 @@ def test_navigate_pipeline_eval_sft_rows_grpo_ask(suite, tmp_path, capsys):
                      "navigate", "--reasoning-model-path", str(final), "--caption-url", server.url, "--max-rounds",
                      "2", "--max-new-tokens", "8"]) == 0
         assert "trace:" in capsys.readouterr().out
+
+
+def test_training_reads_the_released_files_as_released(suite, tmp_path, capsys):
+    """LOVE-R1's SFT JSON (a stage-1 item and a stage-2 ``cot_data`` item) and RL JSON (the authors' absolute
+    paths), LongVideo-R1's RL parquet: each trains one step with its videos mapped by --video-root."""
+    from longlens.backends.hf.random_model import make_random_text_model
+    from test_released_data import write_parquet
+
+    tiny = tmp_path / "tiny"
+    make_random_model(tiny, "tiny")
+    disks = tmp_path / "disks"
+    (disks / "cg" / "videos").mkdir(parents=True)
+    for video in sorted(suite.glob("*.mp4")):
+        (disks / "cg" / "videos" / video.name).symlink_to(video)  # a folder of links into a store is fine
+    name = sorted(suite.glob("*.mp4"))[0].name
+    user = {"role": "user", "content": [{"type": "text", "text": "Which word is shown?\nA. ONE\nB. TWO"}]}
+    sft = tmp_path / "cold_start.json"
+    sft.write_text(json.dumps([
+        {"video": f"CG-Bench/videos/{name}", "tgt": [[5, 9]],
+         "messages": [user, {"role": "assistant", "content": "A"}]},
+        {"video": f"CG-Bench/videos/{name}", "cot_data": True, "zoomin_intervals": [[4.6, 7.2]],
+         "messages": [user, {"role": "assistant", "content": "I get the answer.\n\nIt reads ONE. \\boxed{A}"}]}]))
+    out = tmp_path / "sft"
+    assert main(["train", "sft", "love-r1-sft-stage2", "--video-root", f"CG-Bench={disks / 'cg'}", *_set([
+        f"model_path={tiny}", f"train_file={sft}", f"output_dir={out}", "trl.max_steps=1", "slow_frames=4",
+        "trl.per_device_train_batch_size=2", "trl.gradient_accumulation_steps=1",
+        "trl.activation_checkpointing=false", *FRAMES])]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["rows"] == 2 and summary["steps"] == 1 and summary["skipped"] == {}
+
+    rl = tmp_path / "RL-hard.json"
+    rl.write_text(json.dumps([
+        {"path": f"/mnt/data1/someone/datasets/CG-Bench/videos/{name}", "problem": "Which word is shown?\n",
+         "options": ["A. ONE", "B. TWO"], "problem_type": "multiple choice", "solution": "<answer>A</answer>",
+         "data_type": "video", "zoomin_intervals": []}]))
+    assert main(["train", "grpo", "love-r1-grpo", "--video-root", f"CG-Bench={disks / 'cg'}", *_set([
+        f"model_path={tiny}", f"rows={rl}", f"output_dir={tmp_path / 'grpo'}", "trl.max_steps=1",
+        "trl.num_generations=2", "trl.per_device_train_batch_size=2", "trl.gradient_accumulation_steps=1",
+        "trl.max_completion_length=8", "slow_frames=4", "trl.activation_checkpointing=false", "trl.save_strategy=no",
+        *FRAMES])]) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["steps"] == 1
+
+    text = tmp_path / "tiny-text"
+    make_random_text_model(text)
+    user = ("Which word is shown?\nA. ONE\nB. TWO\n\n\nThe total duration of the video is 60.0 seconds.\n\n")
+    parquet = write_parquet([{
+        "data_source": "videocaption_cgbench", "prompt": [{"role": "system", "content": "s"},
+                                                         {"role": "user", "content": user}],
+        "ability": "get_caption", "reward_model": {"style": "rule", "ground_truth": "A"},
+        "extra_info": {"index": 0, "need_tools_kwargs": True, "video_uid": Path(name).stem, "split": "train",
+                       "clue_intervals": [[5.0, 9.0]], "width": 4, "duration": 60.0, "fps": 30.0,
+                       "data_source": "videocaption_cgbench"}, "metadata": None}], tmp_path / "rl.parquet")
+    with ScriptedServer(["<caption>A plain scene.</caption>"], repeat_last=True) as server:
+        assert main(["train", "grpo-navigate", "longvideo-r1-grpo", "--video-root",
+                     f"videocaption_cgbench={disks / 'cg' / 'videos'}", *_set([
+                         f"model_path={text}", f"rows={parquet}", f"output_dir={tmp_path / 'nav'}",
+                         f"caption_url={server.url}", "trl.num_generations=2", "trl.per_device_train_batch_size=2",
+                         "trl.gradient_accumulation_steps=1", "trl.max_steps=1", "max_rounds=2",
+                         "trl.max_completion_length=8", "trl.activation_checkpointing=false", "trl.save_strategy=no",
+                         "trl.warmup_steps=0"])]) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["steps"] == 1

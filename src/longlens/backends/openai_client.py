@@ -51,11 +51,14 @@ class OpenAIBackend(Backend):
         jpeg_quality: int = 95,
         extra_body: dict | None = None,
         probe: str = "auto",
+        flags: tuple[str, str] = ("--base-url", "--model"),
     ):
         openai = require("openai", "openai", "the OpenAI-compatible backend")
         self._openai = openai
         self.base_url = base_url.rstrip("/")
         self.model = model or ""
+        self.flags = flags
+        """The user's names for the URL and the model (``--caption-url``, ``caption_url`` ...), for messages."""
         self.timeout_s = timeout_s
         self.retries = retries
         self.backoff_s = backoff_s
@@ -91,15 +94,15 @@ class OpenAIBackend(Backend):
         except self._openai.APIConnectionError as exc:
             raise BackendError(
                 f"cannot reach an OpenAI-compatible server at {self.base_url} ({_cause(exc)}); "
-                "is it running? check --base-url"
+                f"is it running? check {self.flags[0]}"
             ) from exc
         except self._openai.APIStatusError as exc:
             raise BackendError(
-                f"{self.base_url}/models answered HTTP {exc.status_code}; is --base-url the server's /v1 root?"
+                f"{self.base_url}/models answered HTTP {exc.status_code}; is {self.flags[0]} the server's /v1 root?"
             ) from exc
         if not self.model:
             if len(served) != 1:
-                raise BackendError(f"{self.base_url} serves {served or 'no models'}; name one with --model")
+                raise BackendError(f"{self.base_url} serves {served or 'no models'}; name one with {self.flags[1]}")
             self.model = served[0]
         elif self.model not in served:
             raise BackendError(f"model {self.model!r} is not served at {self.base_url}; it serves: {', '.join(served)}")
@@ -259,7 +262,7 @@ class OpenAIBackend(Backend):
                     f"{self.base_url} failed with HTTP {exc.status_code} after {self.retries + 1} tries: {detail}"
                 )
             return False, BackendError(_refusal(self.base_url, exc.status_code, _detail(exc, None), messages,
-                                                self.video_format))
+                                                self.video_format, self.flags))
         raise exc
 
     def _brief(self, exc) -> str:
@@ -374,7 +377,8 @@ def _detail(exc, limit: int | None = 400) -> str:
     return text if limit is None or len(text) <= limit else text[: limit // 2] + " ... " + text[-(limit // 2) :]
 
 
-def _refusal(url: str, status: int, detail: str, messages, video_format: str) -> str:
+def _refusal(url: str, status: int, detail: str, messages, video_format: str,
+             flags: tuple[str, str] = ("--base-url", "--model")) -> str:
     """One line for a request the server refused (4xx), naming the server flag or option that fixes it."""
     low = detail.lower()
     n = re.search(r"with (\d+) embedding tokens", detail)
@@ -398,7 +402,7 @@ def _refusal(url: str, status: int, detail: str, messages, video_format: str) ->
         return (f"{url} could not read a video LongLens sent ({detail}); try --video-format jpeg (no per-video "
                 "rates) or images")
     if status == 404:
-        return f"HTTP 404 from {url}: {detail}; check --model and --base-url"
+        return f"HTTP 404 from {url}: {detail}; check {flags[1]} and {flags[0]}"
     return f"{url} rejected the request (HTTP {status}): {detail}"
 
 

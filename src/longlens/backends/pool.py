@@ -20,13 +20,14 @@ BALANCE = ("least-busy", "round-robin")
 class PoolBackend(Backend):
     name = "pool"
 
-    def __init__(self, members: Sequence[Backend], balance: str = "least-busy"):
+    def __init__(self, members: Sequence[Backend], balance: str = "least-busy", model_flag: str = "--model"):
         if not members:
             raise BackendError("a backend pool needs at least one member; give one or more URLs to --endpoints")
         if balance not in BALANCE:
             raise BackendError(f"unknown balance {balance!r}; use one of {', '.join(BALANCE)}")
         self.members = list(members)
         self.balance = balance
+        self.model_flag = model_flag
         self.busy = [0] * len(self.members)
         """Calls in flight per member."""
         self.calls = [0] * len(self.members)
@@ -80,7 +81,7 @@ class PoolBackend(Backend):
         models = {m.model for m in self.members}
         if len(models) > 1:
             raise BackendError(f"the endpoints serve different models ({', '.join(sorted(models))}); "
-                               "name one with --model")
+                               f"name one with {self.model_flag}")
 
     def describe(self) -> str:
         return f"pool[{', '.join(m.describe() for m in self.members)}]"

@@ -33,7 +33,11 @@ def make_backend(
     rope: str = "trained",
     endpoints: list[str] | None = None,
     balance: str = "least-busy",
+    flags: tuple[str, str] = ("--base-url", "--model"),
+    path_flag: str = "--model-path",
 ) -> Backend:
+    """A backend by name. `flags` are the user's names of the server URL and the model, `path_flag` of the
+    model folder (``--caption-url``, ``caption_url`` ...): errors name the setting the user gave."""
     if endpoints and name != "openai":
         raise LongLensError(f"--endpoints works with the openai backend, not {name}; add --backend openai")
     if name == "offline":
@@ -45,20 +49,20 @@ def make_backend(
 
         def one(url: str) -> Backend:
             return OpenAIBackend(url, model, api_key_env=api_key_env, timeout_s=timeout_s, retries=retries,
-                                 video_format=video_format, probe=probe)
+                                 video_format=video_format, probe=probe, flags=flags)
 
         if endpoints:
             from longlens.backends.pool import PoolBackend
 
-            return PoolBackend([one(url) for url in endpoints], balance=balance)
+            return PoolBackend([one(url) for url in endpoints], balance=balance, model_flag=flags[1])
         return one(base_url or "http://127.0.0.1:8000/v1")
     if name == "hf":
         if model_path is None:
-            raise LongLensError("the hf backend needs --model-path DIR (a local model folder)")
+            raise LongLensError(f"the hf backend needs {path_flag} DIR (a local model folder)")
         from longlens.backends.hf import HFBackend
 
         return HFBackend(model_path, device=device, dtype=dtype, attn_implementation=attn_implementation,
-                         kv_reuse=kv_reuse, rope=rope)
+                         kv_reuse=kv_reuse, rope=rope, flag=path_flag)
     if name == "scripted":
         from longlens.backends.scripted import ScriptedBackend
 

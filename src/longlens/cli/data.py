@@ -18,10 +18,12 @@ from pathlib import Path
 
 from longlens.errors import LongLensError
 
-BUILDERS = ("captions", "cot", "mine", "rows")
+BUILDERS = ("captions", "cot", "mine", "rows", "check")
 
 
 def add_parser(sub, name):
+    from longlens.data.released import FORMATS
+
     p = sub.add_parser(name, help="training data: clip captions, teacher CoTs, hard-example mining; filter, export",
                        description="Build and tidy LOVE-R1 training data (CoT rows and RL rows, JSON lines).")
     tools = p.add_subparsers(dest="tool", metavar="TOOL", required=True)
@@ -36,12 +38,30 @@ def add_parser(sub, name):
     f.add_argument("--min-iou", type=float, default=0.1, help="zoom_miss: least IoU with a truth span (0.1)")
     f.add_argument("--max-span", type=float, default=60.0, help="bad_span: longest clip in seconds (60)")
     f.add_argument("--skip", default="", help="filters to leave out, comma-separated")
-    e = tools.add_parser("export", help="write LLaMA-Factory multimodal records (sharegpt style)",
-                         description="One record per row: the fast view and each clip as <video> entries.")
+    e = tools.add_parser("export", help="write LLaMA-Factory multimodal records (sharegpt style) and cut their clips",
+                         description="One record per row: the fast view and each clip as <video> entries. "
+                                     "LLaMA-Factory reads whole files only, so each clip is cut to its own file "
+                                     "(frame exact, H.264); a rerun cuts only the missing ones.")
     e.add_argument("rows", help="CoT rows (JSON lines)")
     e.add_argument("--videos", required=True, metavar="DIR", help="the folder the rows' video paths are under")
-    e.add_argument("--clips", metavar="DIR", help="where the cut clip files are (default: VIDEOS/clips)")
+    e.add_argument("--clips", metavar="DIR", help="where the clip files are cut to (default: VIDEOS/clips)")
     e.add_argument("--out", required=True, help="the JSON file to write (a list of records)")
+    e.add_argument("--no-cut", action="store_true", help="write the records only (the clips are cut elsewhere)")
+    e.add_argument("--concurrency", type=int, default=2, help="clips cut at once (default 2)")
+    k = tools.add_parser("check", help="does every row of a training file find its video? per source data set",
+                         description="Read a training file in any format LongLens trains on (LOVE-R1's released SFT "
+                                     "and RL JSON, LongVideo-R1's LLaMA-Factory JSON and RL parquet, our JSON lines), "
+                                     "place each row's video with --video-root, open each video once, and report per "
+                                     "source how many rows resolve to a readable video; the first problems are "
+                                     "listed one a line. Exit 1 when anything is missing, unreadable or malformed.")
+    k.add_argument("file", help="the annotation file (.json, .jsonl or .parquet)")
+    k.add_argument("--video-root", dest="video_roots", action="append", default=[], metavar="NAME=DIR",
+                   help="the folder of a source data set (repeatable; a path with a folder NAME in it is looked up "
+                        "under DIR); a plain DIR is the folder of everything else")
+    k.add_argument("--format", choices=FORMATS, help="the file's format (default: recognised from its fields)")
+    k.add_argument("--exists-only", action="store_true", help="check that the files exist; do not open them")
+    k.add_argument("--show", type=int, default=10, metavar="N", help="problems listed per kind (default 10)")
+    k.add_argument("--concurrency", type=int, default=4, help="videos opened at once (default 4)")
     return p
 
 
@@ -107,16 +127,20 @@ def add_builders(tools) -> None:
 
 
 def add_rows(tools) -> None:
-    r = tools.add_parser("rows", help="every question of a benchmark as a GRPO row (no mining)",
-                         description="Write each question as an RL row (local with truth spans, else general): "
-                                     "the rows for `longlens train grpo-navigate`, or for `train grpo` without "
-                                     "mining.")
+    r = tools.add_parser("rows", help="every question of a benchmark as a GRPO row, or a stage-1 SFT row",
+                         description="--stage 3 (default): each question as an RL row (local with truth spans, else "
+                                     "general): the rows for `longlens train grpo-navigate`, or for `train grpo` "
+                                     "without mining. --stage 1: each question as a stage-1 SFT row (the "
+                                     "question and its options, the answer letter as the reply, the truth spans "
+                                     "steering the simulated slow clips) for `longlens train sft love-r1-sft-stage1`.")
     _bench_options(r)
-    r.add_argument("--out", required=True, metavar="ROWS", help="RL rows (JSON lines; must not exist yet)")
+    r.add_argument("--out", required=True, metavar="ROWS", help="rows (JSON lines; must not exist yet)")
+    r.add_argument("--stage", type=int, choices=(1, 3), default=3,
+                   help="1: stage-1 SFT rows; 3: GRPO rows (default)")
 
 
 def run_rows(args) -> int:
-    from longlens.data.rows import rl_row, to_jsonl
+    from longlens.data.rows import rl_row, template_row, to_jsonl
     from longlens.data.teacher import relative_video
     from longlens.errors import VideoError
     from longlens.video import open_video
@@ -134,11 +158,19 @@ def run_rows(args) -> int:
             print(f"skipped {s.id}: {exc}", file=sys.stderr)
             unreadable += 1
             continue
-        rows.append(rl_row(s, relative_video(s.video, root), duration, source=args.bench))
+        video = relative_video(s.video, root)
+        if args.stage == 1:
+            if not s.answer:
+                print(f"skipped {s.id}: no answer to train on", file=sys.stderr)
+                continue
+            rows.append(template_row(s, video, source=args.bench))
+        else:
+            rows.append(rl_row(s, video, duration, source=args.bench))
     to_jsonl(rows, out)
-    local = sum(r.kind == "local" for r in rows)
-    print(f"wrote {len(rows)} rows ({local} with truth spans, {len(rows) - local} without; {unreadable} unreadable "
-          f"videos skipped) to {out}")
+    local = sum(bool(r.truth) for r in rows)
+    what = "stage-1 SFT" if args.stage == 1 else "GRPO"
+    print(f"wrote {len(rows)} {what} rows ({local} with truth spans, {len(rows) - local} without; {unreadable} "
+          f"unreadable videos skipped) to {out}")
     return 0
 
 
@@ -200,7 +232,8 @@ def run_cot(args) -> int:
         raise LongLensError("zoom CoTs are written from clip captions: give --captions STORE (made by `longlens data "
                             "captions`), or --kinds answer")
     samples = _samples(args)
-    backend = make_backend("openai", base_url=args.teacher_url, model=args.teacher_model, **openai_options(args))
+    backend = make_backend("openai", base_url=args.teacher_url, model=args.teacher_model, **openai_options(args),
+                           flags=("--teacher-url", "--teacher-model"))
     backend.check()
     teacher = Teacher(backend, args.captions, config, videos_root=_videos_root(args, samples), cache=cache_from(args),
                       source=f"{args.bench}:teacher {backend.model}")
@@ -237,22 +270,19 @@ def run_mine(args) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from longlens.data import export, filters
+    from longlens.data import filters
     from longlens.data.rows import read_jsonl, to_jsonl
 
     if args.tool in BUILDERS:
-        return {"captions": run_captions, "cot": run_cot, "mine": run_mine, "rows": run_rows}[args.tool](args)
+        return {"captions": run_captions, "cot": run_cot, "mine": run_mine, "rows": run_rows,
+                "check": run_check}[args.tool](args)
 
     src = Path(args.rows)
     if not src.is_file():
         raise LongLensError(f"{src}: no such rows file; give a JSON-lines file of CoT rows")
     rows = read_jsonl(src)
     if args.tool == "export":
-        records = export.to_llamafactory(rows, args.videos, args.clips)
-        Path(args.out).write_text(json.dumps(records, ensure_ascii=False, indent=1), encoding="utf-8")
-        entry = export.llamafactory_dataset_info(Path(args.out).name)
-        print(f"wrote {len(records)} records to {args.out}; dataset_info.json entry: {json.dumps(entry)}")
-        return 0
+        return run_export(args, rows)
     out = Path(args.out)
     if out.exists():
         raise LongLensError(f"{out} exists; give a new --out (filtering never appends to old rows)")
@@ -272,3 +302,44 @@ def run(args: argparse.Namespace) -> int:
         print(f"{name:<17} dropped {n}{example}")
     print(f"kept {report['out']} of {report['in']} rows in {out}; report in {report_path}")
     return 0
+
+
+def run_export(args, rows) -> int:
+    from longlens.data import export
+    from longlens.jsonl import write_atomic
+
+    videos = Path(args.videos)
+    if not videos.is_dir():
+        raise LongLensError(f"--videos {videos}: no such folder; give the folder the rows' video paths are under")
+    missing = sorted({r.video for r in rows if not (videos / r.video).is_file()})
+    if missing:
+        raise LongLensError(f"{len(missing)} of the rows' videos are not under --videos {videos}, the first: "
+                            f"{missing[0]}")
+    clip_root = Path(args.clips) if args.clips else videos / "clips"
+    records = export.to_llamafactory(rows, videos, clip_root)
+    if not args.no_cut:
+        needed = export.clips_needed(rows, videos, clip_root)
+        every = _every(50, "clips")
+        counts = export.cut_clips(needed, concurrency=args.concurrency,
+                                  progress=lambda done, total: every(None, done, total))
+        print(f"clips in {clip_root}: {counts['cut']} cut, {counts['found']} already there, "
+              f"{len(counts['failed'])} failed")
+        for clip, reason in list(counts["failed"].items())[:10]:
+            print(f"  failed {clip}: {reason}", file=sys.stderr)
+        if counts["failed"]:
+            raise LongLensError(f"{len(counts['failed'])} clips could not be cut (listed above); the records are not "
+                                "written; fix the videos or drop their rows, then rerun (cut clips are kept)")
+    write_atomic(args.out, json.dumps(records, ensure_ascii=False, indent=1))
+    entry = export.llamafactory_dataset_info(Path(args.out).name)
+    print(f"wrote {len(records)} records to {args.out}; dataset_info.json entry: {json.dumps(entry)}")
+    return 0
+
+
+def run_check(args) -> int:
+    from longlens.data.check import check_file, report_lines
+
+    report = check_file(args.file, args.video_roots, fmt=args.format, open_videos=not args.exists_only,
+                        concurrency=args.concurrency, progress=_every(500, "videos"))
+    for line in report_lines(report, show=args.show):
+        print(line)
+    return 0 if report.ok else 1

@@ -61,7 +61,8 @@ def role_backend(args: argparse.Namespace, role: str, *, timeout_s: float = 600.
         transport = {**openai_options(args), "timeout_s": timeout_s}
         if not sends_video:
             transport["probe"] = "off"  # a text model, or frames sent as images: no video to count
-        backend = make_backend("openai", base_url=url, model=getattr(args, f"{role}_model", None), **transport)
+        backend = make_backend("openai", base_url=url, model=getattr(args, f"{role}_model", None), **transport,
+                               flags=(f"--{role}-url", f"--{role}-model"))
         backend.check()
         return backend
     if path and role == "reasoning":
@@ -69,7 +70,7 @@ def role_backend(args: argparse.Namespace, role: str, *, timeout_s: float = 600.
 
         return HFTextBackend(path)
     if path:
-        return make_backend("hf", model_path=path)
+        return make_backend("hf", model_path=path, path_flag=f"--{role}-model-path")
     if script:
         return make_backend("scripted", script=script, model=getattr(args, f"{role}_model", None) or f"{role}-script")
     return None

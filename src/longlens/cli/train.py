@@ -14,6 +14,7 @@ import dataclasses
 import importlib
 import json
 import os
+import sys
 from pathlib import Path
 
 from longlens.errors import LongLensError
@@ -43,7 +44,12 @@ def add_parser(sub, name):
         r.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                        help="override one setting (repeatable), e.g. --set slow_frames=16; TRL's settings "
                             "under trl.: --set trl.learning_rate=1e-6")
-        r.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
+        r.add_argument("--video-root", dest="video_roots", action="append", default=[], metavar="NAME=DIR",
+                       help="the folder of one source data set (repeatable): a row path with a folder NAME in it "
+                            "is looked up under DIR (LOVE-R1's released paths: finevideo=..., CG-Bench=...); sets "
+                            "video_roots")
+        r.add_argument("--print-config", action="store_true",
+                       help="print the resolved config and exit (a shipped recipe prints with nothing set)")
     return p
 
 
@@ -66,10 +72,23 @@ def run(args: argparse.Namespace) -> int:
         return 0
     module, cls_name, fn_name, _ = RECIPES[args.recipe]
     mod = importlib.import_module(module)
-    config = cfg.load_config(getattr(mod, cls_name), args.config, args.overrides)
+    cls = getattr(mod, cls_name)
+    overrides = list(args.overrides)
+    if args.video_roots:
+        from longlens.data.released import VideoRoots
+
+        if "video_roots" not in {f.name for f in dataclasses.fields(cls)}:
+            raise LongLensError(f"--video-root: the {args.recipe} recipe reads no videos (its rows are text)")
+        VideoRoots.parse(args.video_roots, flag="--video-root")  # its errors name the flag given
+        overrides.append("video_roots=" + json.dumps(args.video_roots))
+    config = cfg.load_config(cls, args.config, overrides, complete=not args.print_config)
     if args.print_config:
         print(json.dumps(dataclasses.asdict(config), indent=1))
+        unset = cfg.missing(config)
+        if unset:
+            print(f"to train, set {', '.join(unset)} (--set {unset[0]}=...)", file=sys.stderr)
         return 0
+    mod.check(config)  # TRL's settings and the folders, before anything is written or loaded
     out = Path(config.output_dir)
     main_process = int(os.environ.get("RANK", "0")) == 0  # under accelerate/torchrun: one writer
     if main_process:

@@ -3,6 +3,7 @@
 * `CotRow`: one SFT sample of the zoom agent, a zoom step (target ``I need to zoom in on the video.\\n\\n`` +
   CoT + ``\\boxed{[s, e]}``) or an answer step (``I get the answer.\\n\\n`` + CoT + ``\\boxed{X}``);
   `make_target` builds the target.
+* `TemplateRow`: one SFT sample in LOVE-R1's item form (stage-1 instruction data, or a released CoT item).
 * `RLRow`: one GRPO question (mining writes them; both agents' GRPO recipes read them).
 * `to_jsonl` / `read_jsonl`: rows, one per line, append-safe (`longlens.jsonl`).
 
@@ -68,6 +69,46 @@ class CotRow:
         return cls(**d)
 
 
+@dataclass(frozen=True)
+class TemplateRow:
+    """One SFT sample in LOVE-R1's own item form: a question in the slow-fast template and the reply. Stage 1's
+    plain instruction data (no zoom instruction; slow clips simulated from `truth` at every fetch), or, with
+    `cot`, a stage-2 CoT item (the zoom instruction appended, `clips` shown) as the reference's ``cot_data``
+    items are. `data rows --stage 1` writes them; `data.released` reads the reference's files into them."""
+
+    id: str
+    video: str
+    """Path of the video, relative to a video root (or absolute)."""
+    question: str
+    """The question; with `options` it is formatted as inference formats it, else used as written."""
+    target: str
+    """The assistant's reply."""
+    options: tuple[str, ...] = ()
+    truth: tuple[Span, ...] = ()
+    """Annotated [start, end] spans (the reference's ``tgt``); they steer stage 1's clip simulation."""
+    source: str = ""
+    cot: bool = False
+    """A CoT item (the reference's ``cot_data``): the zoom instruction is appended and `clips` are shown."""
+    clips: tuple[Span, ...] = ()
+    """The clips a CoT item shows (the reference's ``zoomin_intervals``)."""
+
+    def __post_init__(self):
+        for name in ("id", "video", "question", "target"):
+            if not isinstance(getattr(self, name), str):
+                raise TypeError(f"{name} must be text")
+        object.__setattr__(self, "options", tuple(self.options))
+        object.__setattr__(self, "truth", tuple((float(s), float(e)) for s, e in self.truth))
+        object.__setattr__(self, "clips", tuple((float(s), float(e)) for s, e in self.clips))
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "options": list(self.options), "truth": [list(t) for t in self.truth],
+                "clips": [list(c) for c in self.clips]}
+
+    @classmethod
+    def from_dict(cls, d: Mapping) -> TemplateRow:
+        return cls(**d)
+
+
 RL_KINDS = ("general", "local")
 
 
@@ -123,6 +164,12 @@ def rl_row(sample, video: str, duration_s: float | None, correctness: Sequence[f
     should be written (relative to the video root)."""
     return RLRow(sample.id, video, sample.question, sample.options, sample.answer or "",
                  "local" if sample.spans else "general", sample.spans, (), duration_s, tuple(correctness), source)
+
+
+def template_row(sample, video: str, source: str = "") -> TemplateRow:
+    """The stage-1 SFT row of a benchmark `Sample`: its question and options, the answer letter as the reply
+    (what the profile's choice suffix asks for), its truth spans steering the simulated clips."""
+    return TemplateRow(sample.id, video, sample.question, sample.answer or "", sample.options, sample.spans, source)
 
 
 # ---------------------------------------------------------------- targets

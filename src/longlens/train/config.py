@@ -16,6 +16,9 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import functools
+import os
+import types
+import typing
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -95,7 +98,14 @@ def trl_args(config, cls_name: str, fixed: dict, what: str):
     try:
         return getattr(trl, cls_name)(**kw)
     except (TypeError, ValueError) as exc:  # e.g. the batch does not split into groups of num_generations
-        raise LongLensError(f"{what} settings (TRL {trl.__version__} {cls_name}): {str(exc).splitlines()[0]}") from exc
+        first = str(exc).splitlines()[0].rstrip(".")
+        hint = ""
+        if "num_generations" in first:
+            world = int(os.environ.get("WORLD_SIZE", "1"))
+            hint = (f"; with {world} process(es), trl.per_device_train_batch_size x "
+                    "trl.gradient_accumulation_steps x processes must be a multiple of trl.num_generations (the "
+                    "shipped recipes are set for 8 GPUs: on one, --set trl.gradient_accumulation_steps=... to fit)")
+        raise LongLensError(f"{what} settings (TRL {trl.__version__} {cls_name}): {first}{hint}") from exc
 
 
 def _trl_version() -> str:
@@ -131,35 +141,72 @@ def _check(cls, key: str, value: Any, where: str, raw: str | None = None) -> Any
             raise LongLensError(f"{where}: {key} is a setting of TRL's {cls.TRL}: write it as trl.{key} "
                                 f"(--set trl.{key}=..., or under trl: in the YAML)")
         raise LongLensError(f"{where}: {key!r} is not a setting of {cls.__name__}; known: {', '.join(known)}")
-    f = known[key]
-    default = f.default if f.default is not dataclasses.MISSING else None
-    return _coerce(key, default, value, where, raw)
+    return _coerce(key, typing.get_type_hints(cls)[key], value, where, raw)
 
 
-def _coerce(key: str, default: Any, value: Any, where: str, raw: str | None) -> Any:
-    if isinstance(default, str) and raw is not None:
-        return raw  # --set save_strategy=no stays the word "no" (YAML would read a boolean)
-    if value is None or default is None:
+_NAMES = {str: "text", int: "a whole number", float: "a number", bool: "true or false", dict: "a mapping"}
+
+
+def _kind(hint) -> str:
+    """How a setting's type reads in a message: "a whole number", "a list of whole numbers" ..."""
+    args = [a for a in typing.get_args(hint) if a is not type(None) and a is not Ellipsis]
+    origin = typing.get_origin(hint)
+    if origin in (tuple, list):
+        inner = _kind(args[0]) if args else "values"
+        return "a list of " + {"a whole number": "whole numbers", "a number": "numbers", "text": "texts"}.get(inner,
+                                                                                                            inner)
+    if origin in (types.UnionType, typing.Union):
+        return " or ".join(_kind(a) for a in args) + " or null"
+    return _NAMES.get(hint, getattr(hint, "__name__", str(hint)))
+
+
+def _coerce(key: str, hint, value: Any, where: str, raw: str | None) -> Any:
+    """`value` as the setting's annotated type (`hint`), or one line naming the setting, the type and the value.
+    Lists and their items are checked; a single value for a list setting is a list of one."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (types.UnionType, typing.Union):
+        if value is None and type(None) in args:
+            return None
+        rest = [a for a in args if a is not type(None)]
+        return _coerce(key, rest[0], value, where, raw) if len(rest) == 1 else value
+    if origin in (tuple, list):
+        items = list(value) if isinstance(value, list | tuple) else [value]
+        inner = args[0] if args else Any
+        checked = [_coerce(f"{key}[{i}]", inner, v, where, None) for i, v in enumerate(items)]
+        return tuple(checked) if origin is tuple else checked
+    if hint is Any:
         return value
-    if isinstance(default, bool):
-        if not isinstance(value, bool):
-            raise LongLensError(f"{where}: {key} takes true or false, got {value!r}")
+    if hint is str:
+        if raw is not None:
+            return raw  # --set save_strategy=no stays the word "no" (YAML would read a boolean)
+        if isinstance(value, str):
+            return value
+    elif hint is bool:
+        if isinstance(value, bool):
+            return value
+    elif hint is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif hint is float:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):
+            try:
+                return float(value)  # YAML reads 1e-6 (no dot) as a string
+            except ValueError:
+                pass
+    elif hint is dict or origin is dict:
+        if isinstance(value, Mapping):
+            return dict(value)
+    else:
         return value
-    if isinstance(default, float) and not isinstance(value, bool) and isinstance(value, int | str):
-        try:
-            return float(value)  # YAML reads 1e-6 (no dot) as a string
-        except ValueError:
-            raise LongLensError(f"{where}: {key} takes a number, got {value!r}") from None
-    if isinstance(default, tuple) and isinstance(value, list):
-        return tuple(value)
-    if isinstance(default, int | float | str) and not isinstance(value, type(default)):
-        name = type(default).__name__
-        raise LongLensError(f"{where}: {key} takes {'an' if name[0] in 'aeiou' else 'a'} {name}, got {value!r}")
-    return value
+    raise LongLensError(f"{where}: {key} takes {_kind(hint)}, got {value!r}")
 
 
-def load_config(cls, name: str | None = None, overrides: list[str] = ()):
-    """`cls` built from the YAML config `name` (a path or a shipped name), then the ``key=value`` overrides."""
+def load_config(cls, name: str | None = None, overrides: list[str] = (), *, complete: bool = True):
+    """`cls` built from the YAML config `name` (a path or a shipped name), then the ``key=value`` overrides.
+    `complete`: the settings the recipe cannot run without (``cls.REQUIRED``) must be set (False: a shipped
+    recipe can be read on its own, `--print-config`)."""
     values: dict[str, Any] = {}
     if name:
         path = config_path(name)
@@ -179,14 +226,19 @@ def load_config(cls, name: str | None = None, overrides: list[str] = ()):
             values.setdefault("trl", {})[key[4:]] = _check_trl(cls, key[4:], _value(text), "--set", text)
         else:
             values[key] = _check(cls, key, _value(text), "--set", text)
-    required = [f.name for f in dataclasses.fields(cls) if f.default is dataclasses.MISSING
-                and f.default_factory is dataclasses.MISSING and f.name not in values]
-    if required:
-        raise LongLensError(f"{cls.__name__}: set {', '.join(required)} (in the config, or --set {required[0]}=...)")
     try:
-        return cls(**values)
+        config = cls(**values)
     except (TypeError, ValueError) as exc:
         raise LongLensError(f"{cls.__name__}: {exc}") from exc
+    unset = missing(config)
+    if complete and unset:
+        raise LongLensError(f"{cls.__name__}: set {', '.join(unset)} (in the config, or --set {unset[0]}=...)")
+    return config
+
+
+def missing(config) -> list[str]:
+    """The settings `config` cannot run without (its class's ``REQUIRED``) that are still empty."""
+    return [n for n in getattr(type(config), "REQUIRED", ()) if getattr(config, n) in ("", (), None)]
 
 
 def dump_config(config, path: str | Path) -> None:

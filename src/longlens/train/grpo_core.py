@@ -28,7 +28,7 @@ from pathlib import Path
 
 from longlens._imports import require
 from longlens.backends.base import DEFAULT_GEN, Backend, BackendError, Completion, GenConfig
-from longlens.data.rows import RLRow, read_jsonl
+from longlens.data.rows import RLRow
 from longlens.errors import LongLensError
 from longlens.train.config import trl_args
 
@@ -160,20 +160,15 @@ def grpo_args(config):
 
 
 def read_rows(config) -> list[RLRow]:
-    """The recipe's `RLRow`s (`config.rows`), every video found under `config.videos`."""
-    path = Path(config.rows)
+    """The recipe's `RLRow`s (`config.rows`: our JSON lines, LOVE-R1's RL JSON or LongVideo-R1's RL parquet),
+    each video placed on this machine by ``videos`` and ``video_roots``."""
+    from longlens.data import released
+
+    path = Path(config.rows).expanduser()
     if not path.is_file():
-        raise LongLensError(f"rows {path}: no such file; `longlens data mine` writes GRPO rows")
-    rows = read_jsonl(path, RLRow)
-    if not rows:
-        raise LongLensError(f"rows {path}: no rows to train on")
-    root = Path(config.videos) if config.videos else None
-    missing = [r.video for r in rows if not (Path(r.video) if Path(r.video).is_absolute() or root is None
-                                            else root / r.video).is_file()]
-    if missing:
-        raise LongLensError(f"{len(missing)} of {len(rows)} row videos are missing (first: {missing[0]}); "
-                            f"check videos={config.videos!r}")
-    return rows
+        raise LongLensError(f"rows {path}: no such file; `longlens data mine` or `data rows` writes GRPO rows")
+    roots = released.VideoRoots.parse(config.video_roots, default=config.videos, flag="video_roots")
+    return released.read_rows(path, (RLRow,), roots, "rows", skip_missing=config.skip_missing)[1]
 
 
 def train_and_save(trainer, processing_class, config, rows: list, t0: float) -> dict:

@@ -56,22 +56,24 @@ class HFBackend(Backend):
         attn_implementation: str | None = None,
         kv_reuse: bool = True,
         rope: str = "trained",
+        flag: str = "--model-path",
     ):
+        """`flag`: the user's name for the model folder (``--caption-model-path`` ...), for messages."""
         path = Path(model_path).expanduser()
         if not path.is_dir():
-            raise BackendError(f"--model-path {path}: no such directory; give a local model folder "
+            raise BackendError(f"{flag} {path}: no such directory; give a local model folder "
                                "(download it first, e.g. `hf download Qwen/Qwen2.5-VL-7B-Instruct --local-dir DIR`)")
         if not (path / "config.json").is_file():
-            raise BackendError(f"--model-path {path}: not a model folder (no config.json); give the folder "
+            raise BackendError(f"{flag} {path}: not a model folder (no config.json); give the folder "
                                "that holds config.json and the weights")
         if dtype not in DTYPES:
             raise BackendError(f"--dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
         try:
             family = json.loads((path / "config.json").read_text(encoding="utf-8")).get("model_type")
         except (OSError, ValueError) as exc:
-            raise BackendError(f"--model-path {path}: config.json cannot be read ({exc})") from exc
+            raise BackendError(f"{flag} {path}: config.json cannot be read ({exc})") from exc
         if family not in FAMILIES:
-            raise BackendError(f"--model-path {path}: model type {family!r} is not a Qwen-VL model; "
+            raise BackendError(f"{flag} {path}: model type {family!r} is not a Qwen-VL model; "
                                "the hf backend runs Qwen2-VL, Qwen2.5-VL and Qwen3-VL checkpoints")
         torch = require("torch", "hf", "the transformers backend")
         from longlens._torchvision_shim import install
@@ -89,7 +91,7 @@ class HFBackend(Backend):
             net = transformers.AutoModelForImageTextToText.from_pretrained(path, **kwargs)
         except (OSError, ValueError) as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise BackendError(f"--model-path {path}: cannot load the model ({first})") from exc
+            raise BackendError(f"{flag} {path}: cannot load the model ({first})") from exc
         self._setup(net, processor, name=path.name, kv_reuse=kv_reuse, rope=rope)
         self.path = path
 

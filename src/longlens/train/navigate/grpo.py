@@ -71,12 +71,19 @@ class NavigateGRPOConfig:
     table), and TRL's `GRPOConfig` in `trl`."""
 
     TRL: ClassVar[str] = "GRPOConfig"
+    REQUIRED: ClassVar[tuple[str, ...]] = ("model_path", "rows")
     model_path: str = ""
     """The SFT checkpoint folder (a text causal LM with its tokenizer and chat template)."""
     rows: str = ""
-    """`RLRow` JSON lines: question, options, answer letter, video, truth spans (the clue intervals)."""
+    """`RLRow` JSON lines (question, options, answer letter, video, truth spans: the clue intervals), or
+    LongVideo-R1's released RL parquet."""
     videos: str = ""
     """The folder the rows' relative video paths are under."""
+    video_roots: tuple[str, ...] = ()
+    """``NAME=DIR`` per source data set (``--video-root NAME=DIR``): a row path with a folder NAME in it, or a
+    LongVideo-R1 row whose ``data_source`` is NAME, is looked up under DIR."""
+    skip_missing: bool = False
+    """Train without the rows whose videos are missing (false: refuse to start, naming the first)."""
     output_dir: str = "runs/longvideo-r1-grpo"
     chat_template: str = ""
     """A .jinja file that replaces the tokenizer's chat template ("": the tokenizer's)."""
@@ -256,13 +263,15 @@ def role_backends(config: NavigateGRPOConfig) -> tuple[Backend, Backend]:
     from longlens.backends.registry import make_backend
 
     if config.caption_url:
-        caption = make_backend("openai", base_url=config.caption_url, model=config.caption_model or None)
+        caption = make_backend("openai", base_url=config.caption_url, model=config.caption_model or None,
+                               flags=("caption_url", "caption_model"))
     else:
         caption = make_backend("offline")
     caption.check()
     if not config.videoqa_url:
         return caption, caption
-    videoqa = make_backend("openai", base_url=config.videoqa_url, model=config.videoqa_model or None)
+    videoqa = make_backend("openai", base_url=config.videoqa_url, model=config.videoqa_model or None,
+                           flags=("videoqa_url", "videoqa_model"))
     videoqa.check()
     return caption, videoqa
 
@@ -290,6 +299,14 @@ def check_template(tok, where: str) -> None:
     turns = (("system", "S"), ("user", "Q"), ("assistant", "<think>a</think><tool>get_caption((1,2))</tool>"),
              ("user", "O"), ("assistant", "<think>b</think><answer>A</answer>"))
     encode(tok, Trajectory(where, turns, tuple(r == "assistant" for r, _ in turns)), "all_turns", end=IM_END)
+
+
+def check(config: NavigateGRPOConfig) -> None:
+    """Everything that can be checked before the model loads: TRL's settings and the video folders."""
+    from longlens.data.released import VideoRoots
+
+    VideoRoots.parse(config.video_roots, default=config.videos, flag="video_roots")
+    grpo_args(config)
 
 
 def load_policy(config: NavigateGRPOConfig):

@@ -37,7 +37,7 @@ from typing import ClassVar
 from longlens.agents.trace import Trace
 from longlens.errors import ConfigError, LongLensError
 from longlens.train.config import with_trl
-from longlens.train.sft_core import load_text_model, train
+from longlens.train.sft_core import load_text_model, sft_args, train
 
 log = logging.getLogger(__name__)
 MODES = ("per_turn", "all_turns")
@@ -209,10 +209,11 @@ class NavigateSFTConfig:
     """LongVideo-R1 SFT: ours (defaults: the reference's), and TRL's `SFTConfig` in `trl`."""
 
     TRL: ClassVar[str] = "SFTConfig"
-    model_path: str
-    data: tuple[str, ...]
+    REQUIRED: ClassVar[tuple[str, ...]] = ("model_path", "data", "output_dir")
+    model_path: str = ""
+    data: tuple[str, ...] = ()
     """Eval run folders (navigate traces) and/or LLaMA-Factory alpaca files (.json / .jsonl)."""
-    output_dir: str
+    output_dir: str = ""
     mode: str = "per_turn"
     only_correct: bool = True
     """Run folders: keep only the questions answered correctly."""
@@ -233,8 +234,14 @@ class NavigateSFTConfig:
         if self.mode not in MODES:
             raise ConfigError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
         object.__setattr__(self, "data", (self.data,) if isinstance(self.data, str) else tuple(self.data))
-        if not self.data:
-            raise ConfigError("data: give at least one run folder or LLaMA-Factory file")
+
+
+def check(cfg: NavigateSFTConfig) -> None:
+    """Everything that can be checked before the model loads: TRL's settings and the data paths."""
+    sft_args(cfg, cfg.trl["num_train_epochs"])
+    for p in cfg.data:
+        if not Path(p).expanduser().exists():
+            raise LongLensError(f"data {p}: no such run folder or file")
 
 
 def run_navigate_sft(cfg: NavigateSFTConfig) -> dict:

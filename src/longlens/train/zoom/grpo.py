@@ -45,12 +45,18 @@ class ZoomGRPOConfig:
     """`longlens train grpo` settings: ours, and TRL's `GRPOConfig` in `trl`."""
 
     TRL: ClassVar[str] = "GRPOConfig"
+    REQUIRED: ClassVar[tuple[str, ...]] = ("model_path", "rows")
     model_path: str = ""
     """The stage-2 checkpoint folder (a Qwen2.5-VL or Qwen3-VL model with its processor)."""
     rows: str = ""
-    """`RLRow` JSON lines (`longlens data mine` writes them)."""
+    """`RLRow` JSON lines (`longlens data mine` writes them), or LOVE-R1's released RL JSON list."""
     videos: str = ""
     """The folder the rows' relative video paths are under."""
+    video_roots: tuple[str, ...] = ()
+    """``NAME=DIR`` per source data set (``--video-root NAME=DIR``): a row path with a folder NAME in it, or a
+    LongVideo-R1 row whose ``data_source`` is NAME, is looked up under DIR."""
+    skip_missing: bool = False
+    """Train without the rows whose videos are missing (false: refuse to start, naming the first)."""
     output_dir: str = "runs/grpo"
     # rollouts: the zoom loop's settings (inference's by default: train what you serve)
     max_steps_per_rollout: int = 3
@@ -124,6 +130,14 @@ def _trainer_class():
             return out
 
     return ZoomGRPOTrainer
+
+
+def check(config: ZoomGRPOConfig) -> None:
+    """Everything that can be checked before the model loads: TRL's settings and the video folders."""
+    from longlens.data.released import VideoRoots
+
+    VideoRoots.parse(config.video_roots, default=config.videos, flag="video_roots")
+    grpo_args(config)
 
 
 def load_policy(config: ZoomGRPOConfig):

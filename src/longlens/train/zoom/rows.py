@@ -1,78 +1,13 @@
-"""SFT rows and clip rules of the zoom agent (love-r1-spec §4.1-4.2): stage-1 rows, the stage-1 clip simulation,
-stage-2 clip widening, slow frames by clip count. Pure data and arithmetic; `train.zoom.sft` trains on them."""
+"""Clip rules of the zoom agent's SFT (love-r1-spec §4.1-4.2): the stage-1 clip simulation, stage-2 clip widening,
+slow frames by clip count. Pure arithmetic; `train.zoom.sft` trains on them (the rows are `data.rows.TemplateRow`
+and `CotRow`)."""
 
 from __future__ import annotations
 
-import json
 import random
-from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from collections.abc import Sequence
 
-from longlens.data.rows import read_jsonl
-from longlens.errors import LongLensError
 from longlens.spans import Span
-
-
-# ---------------------------------------------------------------- stage 1 rows
-@dataclass(frozen=True)
-class TemplateRow:
-    """A stage-1 sample: plain instruction data in the slow-fast template (no zoom instruction)."""
-
-    id: str
-    video: str
-    """Path of the video, relative to the video root (or absolute)."""
-    question: str
-    target: str
-    """The assistant's reply."""
-    options: tuple[str, ...] = ()
-    truth: tuple[Span, ...] = ()
-    """Annotated [start, end] spans (the reference's ``tgt``); they steer the clip simulation."""
-    source: str = ""
-
-    def __post_init__(self):
-        object.__setattr__(self, "options", tuple(self.options))
-        object.__setattr__(self, "truth", tuple((float(s), float(e)) for s, e in self.truth))
-
-    def to_dict(self) -> dict:
-        return {**asdict(self), "options": list(self.options), "truth": [list(t) for t in self.truth]}
-
-    @classmethod
-    def from_dict(cls, d: Mapping) -> TemplateRow:
-        return cls(**d)
-
-
-def _reference_item(d: Mapping, i: int) -> TemplateRow:
-    """A reference ``sft_video.py`` item: video, messages (user: [question text, ...], assistant), optional tgt."""
-    msgs = d["messages"]
-    if len(msgs) != 2 or msgs[0]["role"] != "user" or msgs[1]["role"] != "assistant":
-        raise ValueError("expected one user and one assistant message")
-
-    def text(content):
-        return content if isinstance(content, str) else next(p["text"] for p in content if p.get("type") == "text")
-
-    return TemplateRow(id=str(d.get("id", i)), video=d["video"], question=text(msgs[0]["content"]),
-                       target=text(msgs[1]["content"]), truth=tuple(d.get("tgt") or ()))
-
-
-def read_template_rows(path: str | Path) -> list[TemplateRow]:
-    """Stage-1 rows: our JSONL (`TemplateRow` per line) or the reference's JSON list of items."""
-    path = Path(path)
-    if path.suffix != ".json":
-        return read_jsonl(path, TemplateRow)
-    try:
-        items = json.loads(path.read_text(encoding="utf-8"))
-    except ValueError as e:
-        raise LongLensError(f"{path}: not JSON ({e})") from e
-    rows = []
-    for i, d in enumerate(items if isinstance(items, list) else []):
-        try:
-            rows.append(_reference_item(d, i))
-        except (KeyError, TypeError, ValueError, StopIteration) as e:
-            raise LongLensError(f"{path}: item {i} is not a stage-1 sample ({e or type(e).__name__})") from e
-    if not isinstance(items, list):
-        raise LongLensError(f"{path}: expected a JSON list of items")
-    return rows
 
 
 # ---------------------------------------------------------------- clip rules

@@ -5,11 +5,14 @@ The collator builds every sample the way inference does: the video layer's fast 
 the prompt from `zoom_messages`, the model inputs from `HFBackend.encode` (text, pixels, per-video frame rate
 and the trained mRoPE positions, which fixes the reference's missing ``second_per_grid_ts``, spec §7 #1).
 
-* Stage 1 rows (`TemplateRow`; rows and clip rules live in `train.zoom.rows`): video, question, options, the
-  answer text, optional truth spans. Slow clips are drawn **each time a sample is fetched** by the reference
-  rule (`simulate_clips`, spec §4.1), from an RNG seeded with (seed, epoch, index), so a run is reproducible.
-* Stage 2 rows (`CotRow`, `data.rows.read_jsonl`): the row's clips, rounded, widened to 6 s when shorter than
-  5 s (`stage2_clips`); the target is `row.target`.
+* Rows (`data.released.read_rows`: our JSON lines or LOVE-R1's released JSON; each built as its kind says, as
+  the reference builds each item by its fields):
+  * `TemplateRow` (stage-1 instruction data; `data rows --stage 1`, or a released item without ``cot_data``):
+    video, question, the answer text, optional truth spans. Slow clips are drawn **each time a sample is
+    fetched** by the reference rule (`simulate_clips`, spec §4.1), from an RNG seeded with (seed, epoch,
+    index), so a run is reproducible.
+  * `CotRow` (`data cot`), or a released ``cot_data`` item: the row's clips, rounded, widened to 6 s when
+    shorter than 5 s (`stage2_clips`), the zoom instruction appended; the target is `row.target`.
 * Labels (`loss`): "assistant" (ours: the target and its closing ``<|im_end|>``), or "all" (the reference:
   every text token; pad and vision tokens are -100; spec §7 #2).
 * Where the reference trains on other settings than it infers with (spec §7 #3), the config field says so and
@@ -29,19 +32,20 @@ from pathlib import Path
 from typing import ClassVar
 
 from longlens.backends.hf import HFBackend
-from longlens.data.rows import CotRow, read_jsonl
+from longlens.data.released import VideoRoots, read_rows
+from longlens.data.rows import CotRow, TemplateRow
 from longlens.errors import ConfigError, LongLensError, PlanError, VideoError
 from longlens.prompts import ClipView, format_question, load_profile, zoom_messages
 from longlens.spans import Span
 from longlens.train.config import with_trl
-from longlens.train.sft_core import load_vl_model, train
-from longlens.train.zoom.rows import TemplateRow, read_template_rows, simulate_clips, slow_frames_for, stage2_clips
+from longlens.train.sft_core import load_vl_model, sft_args, train
+from longlens.train.zoom.rows import simulate_clips, slow_frames_for, stage2_clips
 from longlens.video import FrameCache, decode, fast_plan, open_video, slow_plan
 
 log = logging.getLogger(__name__)
-__all__ = ["END", "EpochTag", "LOSSES", "Skip", "TemplateRow", "ZoomSFTConfig", "ZoomSamples", "load_rows", "pad_batch",
-           "read_template_rows", "row_index", "run_zoom_sft", "simulate_clips", "slow_frames_for", "stage2_clips",
-           "video_path"]
+__all__ = ["END", "EpochTag", "LOSSES", "Skip", "TemplateRow", "ZoomSFTConfig", "ZoomSamples", "check", "load_rows",
+           "pad_batch", "row_index", "run_zoom_sft", "simulate_clips", "slow_frames_for", "stage2_clips", "video_path",
+           "video_roots"]
 LOSSES = ("assistant", "all")
 VISION_TOKENS = ("<|vision_start|>", "<|vision_end|>", "<|vision_pad|>", "<|image_pad|>", "<|video_pad|>")
 END = "<|im_end|>"
@@ -66,13 +70,21 @@ class ZoomSFTConfig:
     reference"), and TRL's `SFTConfig` in `trl`."""
 
     TRL: ClassVar[str] = "SFTConfig"
-    model_path: str
-    train_file: str
-    """Stage 1: `TemplateRow` JSONL or the reference's JSON list; stage 2: `CotRow` JSONL."""
-    output_dir: str
+    REQUIRED: ClassVar[tuple[str, ...]] = ("model_path", "train_file", "output_dir")
+    model_path: str = ""
+    train_file: str = ""
+    """SFT rows: `TemplateRow` JSONL (`data rows --stage 1`), `CotRow` JSONL (`data cot`), or LOVE-R1's released
+    JSON list (stage-1 items, and stage-2 items with ``cot_data``); each row is built as its kind says."""
+    output_dir: str = ""
     stage: int = 2
+    """Sets the defaults the reference's stage had: 1 epoch (stage 1) or 2 (stage 2)."""
     video_root: str = ""
     """Where relative row video paths start ("": the working directory)."""
+    video_roots: tuple[str, ...] = ()
+    """``NAME=DIR`` per source data set: a row path with a folder NAME in it is looked up under DIR
+    (``--video-root NAME=DIR`` on the command line; `data.released.VideoRoots`)."""
+    skip_missing: bool = False
+    """Train without the rows whose videos are missing (false: refuse to start, naming the first)."""
     profile: str = "love-r1"
     loss: str = "assistant"
     """"assistant": the target + <|im_end|> (ours); "all": every text token (the reference, spec §7 #2)."""
@@ -91,7 +103,8 @@ class ZoomSFTConfig:
     slow_short_video_s: float = 0.0
     """The slow budget doubles under this: never in the reference SFT (0), under 60 s at inference."""
     slow_frames: tuple[int, ...] = ()
-    """Frames per slow clip for 1, 2, >=3 clips; (): (32, 16) in stage 1, (32, 24, 16) in stage 2 (inference: 32)."""
+    """Frames per slow clip for 1, 2, >=3 clips; (): the reference's per row, (32, 24, 16) for CoT rows and
+    (32, 16) for the others (inference: 32)."""
     min_clip_s: float = 5.0
     widen_clip_s: float = 6.0
     max_length: int = 20500
@@ -110,12 +123,16 @@ class ZoomSFTConfig:
             raise ConfigError(f"stage must be 1 or 2, got {self.stage}")
         if self.loss not in LOSSES:
             raise ConfigError(f"loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
-        if self.max_length < 1:
-            raise ConfigError("max_length must be at least 1")
+        for name in ("max_length", "fast_frames", "fast_budget", "slow_budget"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if any(n < 1 for n in self.slow_frames):
+            raise ConfigError(f"slow_frames must be at least 1 each, got {list(self.slow_frames)}")
 
-    @property
-    def slow_table(self) -> tuple[int, ...]:
-        return tuple(self.slow_frames) or ((32, 16) if self.stage == 1 else (32, 24, 16))
+    def slow_table(self, row) -> tuple[int, ...]:
+        """Frames per clip by clip count for `row`: `slow_frames`, or the reference's table for its kind."""
+        cot = isinstance(row, CotRow) or getattr(row, "cot", False)
+        return tuple(self.slow_frames) or ((32, 24, 16) if cot else (32, 16))
 
     @property
     def epochs(self) -> float:
@@ -130,6 +147,12 @@ class ZoomSFTConfig:
 def video_path(cfg: ZoomSFTConfig, row) -> Path:
     p = Path(row.video).expanduser()
     return p if p.is_absolute() or not cfg.video_root else Path(cfg.video_root).expanduser() / p
+
+
+def video_roots(cfg) -> VideoRoots:
+    """The recipe's video folders: ``video_roots`` (NAME=DIR) over the plain ``video_root`` / ``videos``."""
+    return VideoRoots.parse(cfg.video_roots, default=getattr(cfg, "video_root", "") or getattr(cfg, "videos", ""),
+                            flag="video_roots")
 
 
 class Skip(Exception):
@@ -161,7 +184,7 @@ class ZoomSamples:
         return video_path(self.cfg, row)
 
     def clips_for(self, row, duration_s: float, *, epoch: int, index: int) -> list[Span]:
-        if isinstance(row, CotRow):
+        if isinstance(row, CotRow) or row.cot:
             return stage2_clips(row.clips, duration_s, min_s=self.cfg.min_clip_s, widen_s=self.cfg.widen_clip_s)
         rng = random.Random(f"{self.cfg.seed}:{epoch}:{index}")
         return [(float(s), float(e)) for s, e in simulate_clips(duration_s, row.truth, rng)]
@@ -174,7 +197,7 @@ class ZoomSamples:
         try:
             fplan = fast_plan(info, max_frames=c.fast_frames, budget=c.fast_budget,
                               short_video_s=c.fast_short_video_s, mode=c.fast_mode, factor=f)
-            n = slow_frames_for(len(spans), c.slow_table)
+            n = slow_frames_for(len(spans), c.slow_table(row))
             splans = [slow_plan(info, s, e, max_frames=n, budget=c.slow_budget, short_video_s=c.slow_short_video_s,
                                 factor=f) for s, e in spans]
         except PlanError as e:
@@ -186,9 +209,9 @@ class ZoomSamples:
         clips = [ClipView(s, e, decode(info, p, cache=self.cache)) for (s, e), p in zip(spans, splans, strict=True)]
         if isinstance(row, CotRow):
             question, instruction = format_question(self.profile, row.question, row.options), True
-        else:
+        else:  # the reference's item form: the question as written, the instruction on CoT items
             question = format_question(self.profile, row.question, row.options) if row.options else row.question
-            instruction = c.stage1_instruction
+            instruction = row.cot or c.stage1_instruction
         msgs = zoom_messages(self.profile, question, info.duration_s, fast, clips, instruction=instruction)
         return msgs, row.target
 
@@ -278,23 +301,24 @@ def row_index(n: int, tag: EpochTag):
 
 
 def load_rows(cfg: ZoomSFTConfig) -> list:
+    """The SFT rows of `cfg.train_file`, each video placed on this machine (`video_roots`)."""
     path = Path(cfg.train_file).expanduser()
     if not path.is_file():
         raise LongLensError(f"train_file {path}: no such file")
-    rows = read_template_rows(path) if cfg.stage == 1 else read_jsonl(path, CotRow)
-    if not rows:
-        raise LongLensError(f"train_file {path}: no rows")
-    return rows
+    return read_rows(path, (TemplateRow, CotRow), video_roots(cfg), "train_file", skip_missing=cfg.skip_missing)[1]
+
+
+def check(cfg: ZoomSFTConfig) -> None:
+    """Everything that can be checked before the model loads: TRL's settings and the video folders."""
+    video_roots(cfg)
+    sft_args(cfg, cfg.epochs)
 
 
 def run_zoom_sft(cfg: ZoomSFTConfig) -> dict:
     """Train the zoom model on `cfg.train_file`, save model and processor to `cfg.output_dir`, return a summary."""
     t0 = time.perf_counter()
+    check(cfg)
     rows = load_rows(cfg)
-    missing = [video_path(cfg, r) for r in rows if not video_path(cfg, r).is_file()]
-    if missing:
-        raise LongLensError(f"{len(missing)} of {len(rows)} row videos are missing, e.g. {missing[0]}; "
-                            "check video_root")
     model, processor, pristine = load_vl_model(cfg)
     backend = HFBackend.from_model(model, processor, kv_reuse=False)
     samples = ZoomSamples(backend, rows, cfg, FrameCache(cfg.cache_dir) if cfg.cache_dir else None)
