@@ -17,7 +17,9 @@ from longlens.bench.sample import Sample
 from longlens.errors import LongLensError
 
 OPTS = ("Black.", "Gray.", "Green.", "Brown.")
-# reply: (Video-MME official, MLVU official, ours)  -- benchmarks.md section 10, options A Black. .. D Brown.
+# reply: (Video-MME official, MLVU official, ours), options A Black. .. D Brown.: the official readers are
+# BradyFU/Video-MME eval_your_results.py (extract_characters_regex) and JUNJIE99/MLVU@fd060c1
+# evaluation/multiple_choice_evaluation/choice_bench.py (check_ans); docs/benchmarks-fidelity.md
 # (MLVU's official reader is proved against the official script in test_official_mlvu.py)
 TABLE = {
     "A": ("A", "A", "A"),

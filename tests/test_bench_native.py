@@ -1,5 +1,6 @@
 """Native-format adapters (LongVideoBench, MVBench, CG-Bench, NExT-GQA, Charades-STA, EgoSchema) on small
-hand-written records, and the official letter extractors on the quirk table of benchmarks.md section 10."""
+hand-written records, and the official letter extractors on replies in many styles (each benchmark's official
+scorer as its module's ``official_source`` names it; docs/benchmarks-fidelity.md)."""
 
 from __future__ import annotations
 

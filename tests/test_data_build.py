@@ -1,4 +1,5 @@
-"""Building LOVE-R1 training data: clip captions, teacher CoTs and hard-example mining (love-r1-spec §5.3-5.4).
+"""Building LOVE-R1 training data: clip captions, teacher CoTs and hard-example mining (the reference's
+HumanMLLM/LOVE-R1@aa1facb process_data/ scripts).
 
 The teacher and the caption model are the scripted OpenAI-compatible server; its recorded requests show
 the exact prompts sent. Mining uses an in-process backend that records the decoding settings.
@@ -76,7 +77,7 @@ def test_teacher_prompts_are_the_reference_bytes():
     assert p.answer_hint.format(letter="C") == " Hint: the answer is C. But do not mention the hint in your reasoning."
     origin = json.loads(DATA.read_text(encoding="utf-8"))["origin"]
     assert "HumanMLLM/LOVE-R1" in origin and "build_cgbench_sample_cot.py" in origin
-    assert "build_cgbench_answer_cot.py" in origin and "5.3" in origin
+    assert "build_cgbench_answer_cot.py" in origin and "HumanMLLM/LOVE-R1@aa1facb" in origin
 
 
 def test_teacher_profile_is_not_a_zoom_profile():

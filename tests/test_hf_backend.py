@@ -167,7 +167,8 @@ def test_forced_prefix_is_continued(backend):
     ids = backend.encode(messages)["input_ids"][0]
     text = backend.processor.tokenizer.decode(ids)
     assert text.endswith("<|im_end|>\n<|im_start|>assistant\nI get the answer.\n\n")
-    # the whole prompt, byte for byte, as the checkpoints saw it (love-r1-spec 2.1-2.4)
+    # the whole prompt, byte for byte, as the checkpoints saw it
+    # (HumanMLLM/LOVE-R1@aa1facb VLMEvalKit/vlmeval/vlm/qwen2_vl/model_sample_frame.py:478-511, 625-634)
     expected = ("<|im_start|>system\n" + PROFILE.system + "<|im_end|>\n<|im_start|>user\nFull video [0, 4]:"
                 "<|vision_start|>" + "<|video_pad|>" * 8 + "<|vision_end|>" + QUESTION + PROFILE.instruction
                 + "<|im_end|>\n<|im_start|>assistant\nI get the answer.\n\n")

@@ -1,4 +1,5 @@
-"""Sampling-plan arithmetic: the LOVE-R1 numbers of love-r1-spec §1.2-1.4, reproduced exactly."""
+"""Sampling-plan arithmetic: the LOVE-R1 numbers
+(HumanMLLM/LOVE-R1@aa1facb VLMEvalKit/vlmeval/vlm/qwen2_vl/model_sample_frame.py:441-501), reproduced exactly."""
 
 from __future__ import annotations
 
@@ -28,7 +29,8 @@ def fake_info(duration_s: float, fps: int = 30, width: int = 1280, height: int =
     )
 
 
-# spec §1.4: source H x W -> (fast 32, fast 64, slow 256, slow 512) sizes and tokens per 2-frame patch
+# get_video_hw (HumanMLLM/LOVE-R1@aa1facb VLMEvalKit/vlmeval/vlm/qwen2_vl/vision_process.py:61-87, 372-383):
+# source H x W -> (fast 32, fast 64, slow 256, slow 512) sizes and tokens per 2-frame patch
 SIZE_TABLE = [
     ((720, 1280), [((112, 196), 28), ((168, 280), 60), ((336, 588), 252), ((476, 840), 510)]),
     ((1080, 1920), [((112, 196), 28), ((168, 280), 60), ((336, 588), 252), ((476, 840), 510)]),

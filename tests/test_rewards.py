@@ -40,7 +40,8 @@ def box(content: str) -> str:
     return f"The key moment is early. \\boxed{{{content}}}"
 
 
-# ---------------------------------------------------------------- answer (love-r1-spec §4.3)
+# ---------------------------------------------------------------- answer
+# (HumanMLLM/LOVE-R1@aa1facb src/r1-v/src/open_r1/trainer/grpo_trainer.py:1133-1139, 1242-1251)
 @pytest.mark.parametrize("completion,truth,reward", [
     (ANSWER + box("B"), "B", 1.0),
     (ANSWER + box("C"), "B", 0.0),
@@ -78,7 +79,9 @@ def test_answer_reward_reads_a_trace_at_its_last_step():
     assert answer_reward(_trace([], ""), "C") is None
 
 
-# ---------------------------------------------------------------- zoom (love-r1-spec §4.3, §2.6, §7.9)
+# ---------------------------------------------------------------- zoom
+# (HumanMLLM/LOVE-R1@aa1facb src/r1-v/src/open_r1/trainer/grpo_trainer.py:1118-1124, 1160, 1271;
+# docs/reference-code.md#z8)
 @pytest.mark.parametrize("clip,reward", [
     ("[95, 105]", 1.0),  # overlaps [100, 110]
     ("[100, 110]", 1.0),
@@ -113,7 +116,8 @@ def test_zoom_bounds_clips_and_truth_guards():
     assert zoom_check(box("[30, 60]"), 100) == (30.0, 60.0)
 
 
-# ---------------------------------------------------------------- format (love-r1-spec §4.3 fmt, §7.6)
+# ---------------------------------------------------------------- format
+# (HumanMLLM/LOVE-R1@aa1facb src/r1-v/src/open_r1/trainer/grpo_trainer.py:980-982, 1105-1164; docs/reference-code.md#z6)
 @pytest.mark.parametrize("completion,step,reward", [
     (box("[30, 60]"), "zoom", 1.0),
     (box("[60, 30]"), "zoom", 0.0),
@@ -136,7 +140,9 @@ def test_format_reward_rejects_an_unknown_step():
         format_reward(box("B"), step="final")
 
 
-# ---------------------------------------------------------------- LongVideo-R1 (longvideo-r1-spec §4.3, §6.1)
+# ---------------------------------------------------------------- LongVideo-R1
+# (qiujihao19/LongVideo-R1@77c87ec verl-tool/verl/verl/utils/reward_score/longvideor1_score.py:145-238;
+# docs/reference-code.md#n1)
 D, W = 3600.0, 6
 GRID = grid_spans(D, W)
 GT = [[100, 110]]  # inside leaf (1, 2, 1) = [100, 116.7] and its medium parent (1, 2) = [100, 200]
@@ -148,8 +154,8 @@ def turns(*calls: str, answer: str | None = "B") -> list[str]:
 
 
 def reference_score(visits: list[tuple], truth, answer_right: float) -> float:
-    """The reference reward (longvideo-r1-spec §4.3 steps 3-6), written out: overlaps summed over every
-    visit with multiplicity, the visited length as a union, repeat over the visit list."""
+    """The reference reward (`compute_score_wtime_gt`, longvideor1_score.py:205-224), written out: overlaps summed
+    over every visit with multiplicity, the visited length as a union, repeat over the visit list."""
     spans = [GRID(v) for v in visits]
     truth = close_gaps(truth, 5.0)
     inter = sum(max(0.0, min(v[1], g[1]) - max(v[0], g[0])) for v in spans for g in truth)
@@ -160,7 +166,7 @@ def reference_score(visits: list[tuple], truth, answer_right: float) -> float:
     return answer_right + f1 - 0.2 * repeat
 
 
-def test_grid_matches_the_spec_examples():
+def test_grid_matches_the_reference_segment_to_range():
     assert GRID((1, 2, 1)) == pytest.approx((100.0, 116.667), abs=1e-3)
     assert GRID((1, 2)) == (100.0, 200.0)
     assert GRID((6,)) == (3000.0, 3600.0)
@@ -169,7 +175,7 @@ def test_grid_matches_the_spec_examples():
 
 def test_the_reference_exploit_pays_and_ours_does_not():
     once = trajectory_reward(turns("get_caption((1, 2, 1))"), "B", GT, GRID)
-    assert reference_score([(1, 2, 1)], GT, 1.0) == pytest.approx(1.75)  # the spec's worked example
+    assert reference_score([(1, 2, 1)], GT, 1.0) == pytest.approx(1.75)  # one visit of the right leaf
     assert once.location == pytest.approx(0.75) and once.total == pytest.approx(1.75)
     for k in (2, 5):
         calls = ["get_caption((1, 2, 1))"] * k
@@ -260,7 +266,8 @@ def test_revisits_never_push_location_above_one(leaves, start):
     assert r.repeat == repeat_rate(read_trajectory(turns(*calls))[0])
 
 
-# ---------------------------------------------------------------- advantages with masking (love-r1-spec §4.3, §7.10)
+# ---------------------------------------------------------------- advantages with masking
+# (HumanMLLM/LOVE-R1@aa1facb src/r1-v/src/open_r1/trainer/grpo_trainer.py:1375-1423; docs/reference-code.md#z9)
 def test_group_advantages_leave_masked_rollouts_out():
     adv = group_advantages([1.0, 0.0, None, 1.0, None, None, 2.0, None], 4)
     std = (1 / 3) ** 0.5  # unbiased std of 1, 0, 1

@@ -1,9 +1,12 @@
 """Rewards for GRPO on one completion, built on the parsers and scorers the agents and the harness use.
 
-LOVE-R1 (love-r1-spec §4.3, with the fixes of §7): `answer_reward` (outcome reward, None = masked),
-`zoom_reward` (binary, IoU > 0 with a truth span), `format_reward`. LongVideo-R1 (longvideo-r1-spec §4.3,
-with the exploit of §6.1 closed): `trajectory_reward`. Data uses them too: the post-filters and mining keep rows by
-them, so they sit below both `data` and `train`, beside the evaluation's scorers (`bench.extract`) they reuse.
+LOVE-R1 (HumanMLLM/LOVE-R1@aa1facb src/r1-v/src/open_r1/trainer/grpo_trainer.py:1105-1295, with the fixes of
+docs/reference-code.md#z4, #z5, #z6 and #z8): `answer_reward` (outcome reward, None = masked), `zoom_reward`
+(binary, IoU > 0 with a truth span), `format_reward`. LongVideo-R1
+(qiujihao19/LongVideo-R1@77c87ec verl-tool/verl/verl/utils/reward_score/longvideor1_score.py:145-238, with the
+exploit of docs/reference-code.md#n1 closed): `trajectory_reward`. Data uses them too: the post-filters and mining
+keep rows by them, so they sit below both `data` and `train`, beside the evaluation's scorers (`bench.extract`)
+they reuse.
 """
 
 from __future__ import annotations
@@ -46,11 +49,12 @@ def is_correct(reply: str, answer: str, options: Sequence[str] = ()) -> bool:
 
 
 def answer_reward(completion: str | Trace, answer: str, options: Sequence[str] = ()) -> float | None:
-    """Outcome reward of a LOVE-R1 step or rollout (love-r1-spec §4.3, general questions): 1 right, 0 wrong,
-    None (masked) when it gives no answer: a zoom request, no box, an empty or unreadable box.
+    """Outcome reward of a LOVE-R1 step or rollout (general questions: HumanMLLM/LOVE-R1@aa1facb
+    src/r1-v/src/open_r1/trainer/grpo_trainer.py:1133-1139, 1242-1251): 1 right, 0 wrong, None (masked) when it
+    gives no answer: a zoom request, no box, an empty or unreadable box.
 
-    The one parser of the loop decides (`parse_action`, last box; §7.4), not the prefix. A `Trace` of our
-    loop is read at its last step."""
+    The one parser of the loop decides (`parse_action`, last box; docs/reference-code.md#z4), not the prefix. A
+    `Trace` of our loop is read at its last step."""
     if isinstance(completion, Trace):
         last = completion.steps[-1].action if completion.steps else {}
         if not completion.answer or last.get("kind") != "answer":
@@ -65,8 +69,9 @@ def answer_reward(completion: str | Trace, answer: str, options: Sequence[str] =
 # ---------------------------------------------------------------- the single-step zoom
 @dataclass(frozen=True)
 class ZoomRules:
-    """When a requested clip is usable in training: the RL validity check of love-r1-spec §2.6, with the
-    degenerate-clip guards of §7.9 (a clip must have e > s and at least 2 frames at 2 fps: ``min_s``)."""
+    """When a requested clip is usable in training: the RL validity check of
+    HumanMLLM/LOVE-R1@aa1facb src/r1-v/src/open_r1/trainer/grpo_trainer.py:1118-1124, with the degenerate-clip
+    guards of docs/reference-code.md#z8 (a clip must have e > s and at least 2 frames at 2 fps: ``min_s``)."""
 
     min_s: float = 1.0
     max_s: float = 60.0
@@ -109,7 +114,8 @@ def zoom_check(completion: str, duration_s: float | None = None, clips: Sequence
 
 def zoom_reward(completion: str, truth_spans: Sequence, duration_s: float | None = None, clips: Sequence = (),
                 rules: ZoomRules = ZoomRules()) -> float:
-    """Binary zoom reward (love-r1-spec §4.3, paper eq. 2): 1 when the clip is usable (`zoom_check`) and
+    """Binary zoom reward (HumanMLLM/LOVE-R1@aa1facb src/r1-v/src/open_r1/trainer/grpo_trainer.py:1160, 1271; the
+    paper's eq. 2): 1 when the clip is usable (`zoom_check`) and
     has IoU > 0 with some truth span, else 0. Touching spans and zero-length truth spans have IoU 0."""
     span = zoom_check(completion, duration_s, clips, rules)
     if isinstance(span, str):
@@ -128,7 +134,9 @@ def _prefixes(profile: str) -> tuple[str, str]:
 
 def format_reward(completion: str, duration_s: float | None = None, clips: Sequence = (), step: str = "zoom",
                   rules: ZoomRules = ZoomRules(), profile: str = "love-r1") -> float:
-    """Format reward (love-r1-spec §4.3 ``fmt``; §7.6's leniency removed): 1 or 0.
+    """Format reward (the reference's format reward, HumanMLLM/LOVE-R1@aa1facb
+    src/r1-v/src/open_r1/trainer/grpo_trainer.py:980-982, 1105-1164; its leniency removed:
+    docs/reference-code.md#z6): 1 or 0.
 
     `step` says what the prompt asked: "zoom" (the zoom prefix is in the prompt): a usable clip
     (`zoom_check`); "answer" (the answer prefix is in the prompt): an answer naming an option letter;
@@ -149,7 +157,8 @@ def format_reward(completion: str, duration_s: float | None = None, clips: Seque
 
 # ---------------------------------------------------------------- LongVideo-R1 trajectories
 WEIGHTS = {"answer": 1.0, "location": 1.0, "repeat": 0.2}
-"""longvideo-r1-spec §4.3: score = 1.0 answer + 1.0 location F1 - 0.2 repeat."""
+"""score = 1.0 answer + 1.0 location F1 - 0.2 repeat
+(qiujihao19/LongVideo-R1@77c87ec verl-tool/verl/verl/utils/reward_score/longvideor1_score.py:155-157, 224)."""
 
 
 @dataclass(frozen=True)
@@ -212,8 +221,9 @@ def read_trajectory(trajectory) -> tuple[list[Visit], str | None]:
 
 
 def grid_spans(duration_s: float, width: int) -> Callable[[tuple[int, ...]], Span | None]:
-    """The reference reward's uniform grid (longvideo-r1-spec §4.3 step 4): node ``(i1..ik)`` starts at
-    sum (i_j - 1) D / w^j and lasts D / w^k, cut at D. For data without our tree's node table."""
+    """The reference reward's uniform grid (`segment_to_range`,
+    qiujihao19/LongVideo-R1@77c87ec verl-tool/verl/verl/utils/reward_score/longvideor1_score.py:78-93): node
+    ``(i1..ik)`` starts at sum (i_j - 1) D / w^j and lasts D / w^k, cut at D. For data without our tree's node table."""
 
     def span(ids: tuple[int, ...]) -> Span | None:
         if not 1 <= len(ids) <= 3 or not all(1 <= i <= width for i in ids):
@@ -249,7 +259,7 @@ def close_gaps(spans: Sequence, gap_s: float) -> list[Span]:
 
 def location_f1(visited: Sequence, truth: Sequence, gap_s: float = 5.0) -> float:
     """F1 of coverage |V∩G|/|G| and precision |V∩G|/|V| with V and G unions (G gap-closed), so visiting a
-    span twice counts it once and F1 <= 1 (longvideo-r1-spec §6.1 fix). Equals 2 IoU / (1 + IoU)."""
+    span twice counts it once and F1 <= 1 (the fix of docs/reference-code.md#n1). Equals 2 IoU / (1 + IoU)."""
     j = union_iou([_span(v) for v in visited], close_gaps(truth, gap_s))
     return 2 * j / (1 + j)
 
@@ -263,9 +273,12 @@ def repeat_rate(visits: Sequence[Visit]) -> float:
 def trajectory_reward(trajectory, answer: str, truth_spans: Sequence, spans, *, options: Sequence[str] = (),
                       weights: Mapping[str, float] = WEIGHTS, gap_s: float = 5.0,
                       charge_ancestors: bool = False) -> TrajectoryReward:
-    """LongVideo-R1 GRPO reward (longvideo-r1-spec §4.3), the repetition exploit of §6.1 closed.
+    """LongVideo-R1 GRPO reward (`compute_score_wtime_gt`,
+    qiujihao19/LongVideo-R1@77c87ec verl-tool/verl/verl/utils/reward_score/longvideor1_score.py:145-238), the
+    repetition exploit of docs/reference-code.md#n1 closed.
 
-    * answer: 1 when the final answer gives `answer` (`is_correct`: option letters read robustly, §6.6),
+    * answer: 1 when the final answer gives `answer` (`is_correct`: option letters read robustly,
+      docs/reference-code.md#n2),
       else 0; a trajectory without an answer scores 0 here and still gets the location term (as the reference).
     * location: `location_f1` of the nodes visited. Visits: ``get_caption`` of a medium or low node and
       ``video_qa`` of a leaf (it shows the model that leaf) cover their node's span; a node with a visited

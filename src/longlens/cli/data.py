@@ -1,4 +1,5 @@
-"""`longlens data captions|cot|mine|filter|export`: building LOVE-R1's training data (love-r1-spec §5.3-5.4).
+"""`longlens data captions|cot|mine|filter|export`: building LOVE-R1's training data (as the reference's
+HumanMLLM/LOVE-R1@aa1facb process_data/ scripts do).
 
 * ``captions``: captions of fixed-length clips of a benchmark's videos (`data.clipcaps`), cached;
 * ``cot``: teacher CoTs through an OpenAI-compatible server (`data.teacher`) -> `CotRow` JSON lines;

@@ -1,4 +1,5 @@
-"""Captions of fixed-length clips, the text a teacher reads to write zoom-in CoTs (love-r1-spec §5.3).
+"""Captions of fixed-length clips, the text a teacher reads to write zoom-in CoTs (the reference's
+HumanMLLM/LOVE-R1@aa1facb process_data/build_cgbench_captions.py:57-130).
 
 A video of D seconds is cut into non-overlapping clips ``[i*c, (i+1)*c)`` for ``i < floor(D / c)`` (the
 trailing partial clip is dropped; c = 10 s by default). Each clip is shown as ``2*c`` frames spread over
@@ -12,7 +13,9 @@ model) in a store folder, the clip's ``"start-end"`` as the node key. A second r
 and calls no model; a killed run loses only the captions in flight.
 
 `joined_captions` is the single caption text the zoom-in prompt starts with. The reference does not say
-how its per-clip captions became one string (§5.3); ours is one line per clip, in time order::
+how its per-clip captions became one string (process_data/build_cgbench_sample_cot.py:195-205 reads one
+``caption`` per video from a file that no script of the repository writes); ours is one line per clip, in time
+order::
 
     [0, 10]: <caption of 0-10 s>
     [10, 20]: <caption of 10-20 s>
@@ -45,7 +48,7 @@ STORE_VERSION = 1
 
 @dataclass(frozen=True)
 class ClipSettings:
-    """How clips are cut and shown (love-r1-spec §5.3 "10-s captions")."""
+    """How clips are cut and shown (build_cgbench_captions.py:88-117; its ``--clip_size``, 10 s in the paper)."""
 
     clip_s: float = 10.0
     frames_per_s: float = 2.0

@@ -1,5 +1,6 @@
-"""Post-filters of CoT rows (love-r1-spec §5.3, App. B.2): each ``(row) -> reason | None`` (None keeps the row),
-thresholds as keyword defaults; `apply_filters` runs them in order and counts, per filter, the rows it dropped."""
+"""Post-filters of CoT rows (the LOVE-R1 paper's App. B.2, and the acceptance checks of the reference's data scripts,
+HumanMLLM/LOVE-R1@aa1facb process_data/): each ``(row) -> reason | None`` (None keeps the row), thresholds as keyword
+defaults; `apply_filters` runs them in order and counts, per filter, the rows it dropped."""
 
 from __future__ import annotations
 
@@ -14,8 +15,10 @@ from longlens.spans import iou, max_over
 
 
 def wrong_answer(row: CotRow) -> str | None:
-    """An answer row whose boxed answer is not the truth (§5.3 acceptance, App. B.2 "drop wrong answers"):
-    the letter `extract.robust` reads in the last box (``B``, ``(B)``, ``B. text``, an option's text)."""
+    """An answer row whose boxed answer is not the truth
+    (HumanMLLM/LOVE-R1@aa1facb process_data/build_cgbench_answer_cot.py:247-251 accepts a first-letter match; App. B.2
+    "drop wrong answers"): the letter `extract.robust` reads in the last box (``B``, ``(B)``, ``B. text``, an option's
+    text)."""
     if row.kind != "answer":
         return None
     content = last_boxed(row.target)
@@ -27,9 +30,10 @@ def wrong_answer(row: CotRow) -> str | None:
 
 
 def zoom_miss(row: CotRow, *, min_iou: float = 0.1) -> str | None:
-    """A zoom row whose clip overlaps no truth span by IoU >= `min_iou` (App. B.2 "IoU < 0.1"; the
-    short-video script's 0.1). Touching spans (IoU 0) always miss, so ``min_iou=0`` is the CG-Bench rule
-    "IoU > 0". A zoom row without truth spans cannot be checked and is dropped."""
+    """A zoom row whose clip overlaps no truth span by IoU >= `min_iou` (App. B.2 "IoU < 0.1"; the short-video
+    script's 0.1, HumanMLLM/LOVE-R1@aa1facb process_data/build_nextgqa_cot_video.py:290-291). Touching spans (IoU 0)
+    always miss, so ``min_iou=0`` is the CG-Bench rule "IoU > 0" (process_data/build_cgbench_sample_cot.py:300-301). A
+    zoom row without truth spans cannot be checked and is dropped."""
     if row.kind != "zoom":
         return None
     action = parse_action(row.target)
@@ -45,9 +49,11 @@ def zoom_miss(row: CotRow, *, min_iou: float = 0.1) -> str | None:
 
 def bad_span(row: CotRow, *, max_s: float = 60.0, max_fraction: float = 0.5, min_s: float = 1.0,
              max_overlap: float = 0.7) -> str | None:
-    """A zoom clip training could not use (`zoom_check`, the RL check of §2.6 with §7.9's guards, so SFT and
-    RL agree): longer than min(`max_s`, `max_fraction` D) (§5.3 keeps e - s < 60), shorter than `min_s`,
-    reversed, outside the video, or IoU > `max_overlap` with a clip already shown."""
+    """A zoom clip training could not use (`zoom_check`: the RL check of
+    HumanMLLM/LOVE-R1@aa1facb src/r1-v/src/open_r1/trainer/grpo_trainer.py:1118-1124 with the guards of
+    docs/reference-code.md#z8, so SFT and RL agree): longer than min(`max_s`, `max_fraction` D)
+    (process_data/build_cgbench_sample_cot.py:297 keeps 0 < e - s < 60), shorter than `min_s`, reversed, outside the
+    video, or IoU > `max_overlap` with a clip already shown."""
     if row.kind != "zoom":
         return None
     rules = ZoomRules(min_s=min_s, max_s=max_s, max_fraction=max_fraction, max_overlap=max_overlap)
@@ -85,7 +91,8 @@ UNSEEN_WORDS = (r"captions?", r"captioned", r"subtitles?", r"transcripts?", r"tr
                 r"audio", r"voices?", r"voice-?over", r"sounds?", r"hear(?:s|d|ing)?", r"listen(?:s|ed|ing)?",
                 r"narrat(?:or|ors|ion|es|ed|ing)", r"dialogues?")
 """What the model cannot see: the teacher's captions (the zoom prompt forbids 'caption' and 'description',
-§5.3) and anything heard (App. B.2 "mentions of captions or voice"; the short-video prompts forbid audio)."""
+HumanMLLM/LOVE-R1@aa1facb process_data/build_cgbench_sample_cot.py:78) and anything heard (App. B.2 "mentions of
+captions or voice"; the short-video prompts forbid audio, process_data/build_nextgqa_cot_video.py:69, 81)."""
 
 
 def mentions_unseen(row: CotRow, *, words: Sequence[str] = UNSEEN_WORDS) -> str | None:
@@ -98,14 +105,16 @@ HINT_WORDS = (r"hint", r"(?:given|provided) answer", r"answer (?:is|was) (?:give
 
 
 def mentions_hint(row: CotRow, *, words: Sequence[str] = HINT_WORDS) -> str | None:
-    """An answer CoT that gives away the teacher's ``Hint: the answer is X`` (§5.3 asks it not to)."""
+    """An answer CoT that gives away the teacher's ``Hint: the answer is X`` (which asks it not to:
+    HumanMLLM/LOVE-R1@aa1facb process_data/build_cgbench_answer_cot.py:226)."""
     m = re.search(r"\b(?:" + "|".join(words) + r")\b", row.target, re.IGNORECASE)
     return f"mentions {m.group(0)!r}" if m else None
 
 
 def bad_box(row: CotRow) -> str | None:
-    """Not exactly one box closing the target (§5.3 cuts after the first), or a box of the wrong kind: a
-    zoom row must box ``[start, end]``, an answer row an answer (`parse_action`, the one parser)."""
+    """Not exactly one box closing the target (the reference cuts after the first:
+    HumanMLLM/LOVE-R1@aa1facb process_data/build_cgbench_answer_cot.py:247-250), or a box of the wrong kind: a zoom
+    row must box ``[start, end]``, an answer row an answer (`parse_action`, the one parser)."""
     end = first_box_end(row.target)
     if end is None:
         return "no closed \\boxed{}"
@@ -119,7 +128,8 @@ def bad_box(row: CotRow) -> str | None:
 
 
 def wrong_prefix(row: CotRow, *, profile: str = "love-r1") -> str | None:
-    """A target that does not start with its kind's decision prefix, newlines included (§2.3)."""
+    """A target that does not start with its kind's decision prefix, newlines included (the prefixes the RL tests with
+    ``startswith``: HumanMLLM/LOVE-R1@aa1facb src/r1-v/src/open_r1/trainer/grpo_trainer.py:1063, 1106, 1133)."""
     p = load_profile(profile)
     prefix = p.zoom_prefix if row.kind == "zoom" else p.answer_prefix
     return None if row.target.startswith(prefix) else f"a {row.kind} target must start with {prefix!r}"

@@ -1,4 +1,5 @@
-"""Hard-example mining for GRPO (love-r1-spec §5.4): keep the questions the policy sometimes gets right.
+"""Hard-example mining for GRPO (the reference's HumanMLLM/LOVE-R1@aa1facb process_data/get_hard_example_cgbench.py and
+process_data/get_hard_example_moviechat.py): keep the questions the policy sometimes gets right.
 
 Each question is rolled out `rollouts` times with sampling (temperature, top-k 50, 1536 new tokens; each
 rollout its own seed, so backends that sample really vary: hf seeds its generator, openai sends the seed;
@@ -8,7 +9,8 @@ the offline backend does not sample, its rollouts always agree):
   our agent's prompt (the fast view, the question, the instruction) after the forced prefix
   ``I need to zoom in on the video.\\n\\n``; a rollout is correct iff its clip is usable and has IoU > 0
   with a truth span (`rewards.zoom_reward`). The reference mined with a 620-frame view without the
-  timestamp overlay and system prompt (an inconsistency, §5.4); we show what inference and RL show.
+  timestamp overlay and system prompt (an inconsistency: docs/reference-code.md#z10); we show what inference and
+  RL show.
 * any other question is a **general** row: our whole zoom loop (`ZoomAgent`); a rollout is correct iff the
   answer letter is right (`rewards.answer_reward`; no answer counts as wrong).
 

@@ -1,4 +1,5 @@
-"""The rows `longlens data` writes and `longlens train` reads (love-r1-spec §5.3, §2.3, §4.3).
+"""The rows `longlens data` writes and `longlens train` reads (the reference's SFT targets and RL items:
+docs/reference-code.md, LOVE-R1).
 
 * `CotRow`: one SFT sample of the zoom agent, a zoom step (target ``I need to zoom in on the video.\\n\\n`` +
   CoT + ``\\boxed{[s, e]}``) or an answer step (``I get the answer.\\n\\n`` + CoT + ``\\boxed{X}``);
@@ -114,7 +115,9 @@ RL_KINDS = ("general", "local")
 
 @dataclass(frozen=True)
 class RLRow:
-    """One question for GRPO (love-r1-spec §4.3): hard-example mining writes these, `longlens train grpo` reads them.
+    """One question for GRPO (the reference's RL item:
+    HumanMLLM/LOVE-R1@aa1facb src/r1-v/src/open_r1/trainer/grpo_trainer.py:954-960): hard-example mining writes these,
+    `longlens train grpo` reads them.
 
     ``general`` rows are rolled out through the whole zoom loop and rewarded on the final answer; ``local``
     rows (with `truth` spans) are single zoom steps after the ``I need to zoom in on the video.`` prefix,
@@ -188,15 +191,17 @@ def first_box_end(text: str) -> int | None:
 
 def cut_after_first_box(text: str) -> str:
     """`text` up to the end of its first ``\\boxed{...}`` (braces matched), as the reference stores CoTs
-    (love-r1-spec §5.3); unchanged when it has no closed box (`bad_box` then drops it)."""
+    (HumanMLLM/LOVE-R1@aa1facb process_data/build_cgbench_answer_cot.py:247-250); unchanged when it has no closed box
+    (`bad_box` then drops it)."""
     end = first_box_end(text)
     return text if end is None else text[:end]
 
 
 def make_target(kind: str, cot: str, profile: str = "love-r1") -> str:
-    """The target of a `kind` step: the decision prefix (§2.3) + `cot` cut after its first box. A zoom box
-    is rewritten as whole seconds, ``\\boxed{[90, 120]}`` (§2.3 "integer seconds"; App. B.2 "normalise
-    times to seconds"), so ``1:30`` or ``90.4`` become ``90``. A prefix already at the start is kept once."""
+    """The target of a `kind` step: the decision prefix (the profile's ``zoom_prefix`` / ``answer_prefix``) + `cot`
+    cut after its first box. A zoom box is rewritten as whole seconds, ``\\boxed{[90, 120]}`` (the teacher prompt's
+    "in integer seconds", HumanMLLM/LOVE-R1@aa1facb process_data/build_cgbench_sample_cot.py:77; the paper's App. B.2
+    "normalise times to seconds"), so ``1:30`` or ``90.4`` become ``90``. A prefix already at the start is kept once."""
     if kind not in KINDS:
         raise ConfigError(f"kind must be one of {', '.join(KINDS)}, not {kind!r}")
     p = load_profile(profile)

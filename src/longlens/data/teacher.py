@@ -1,4 +1,6 @@
-"""Teacher CoTs for the zoom agent (love-r1-spec §5.3) through any OpenAI-compatible endpoint.
+"""Teacher CoTs for the zoom agent through any OpenAI-compatible endpoint (the reference's
+HumanMLLM/LOVE-R1@aa1facb process_data/build_cgbench_sample_cot.py:202-302 and
+HumanMLLM/LOVE-R1@aa1facb process_data/build_cgbench_answer_cot.py:199-260).
 
 Two kinds per question, each asked up to `tries` times (one candidate per call, seed = try number) until a
 candidate is accepted:

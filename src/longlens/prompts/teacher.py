@@ -1,4 +1,4 @@
-"""The teacher prompts of LOVE-R1's data construction (love-r1-spec §5.3), kept as package data.
+"""The teacher prompts of LOVE-R1's data construction (HumanMLLM/LOVE-R1@aa1facb process_data/), kept as package data.
 
 ``prompts/data/love-r1-teacher.json`` holds the strings byte for byte with a note of their origin; this
 module loads them and puts the two teacher prompts together exactly as the reference scripts do.
@@ -41,8 +41,9 @@ def load_teacher_prompts() -> TeacherPrompts:
 
 
 def question_with_options(question: str, options: Sequence[str], p: TeacherPrompts | None = None) -> str:
-    """``question + "\\nOptions:\\n" + "A. opt\\n" ...``, as the zoom-in prompt writes it (the answer script's
-    ``question_with_options`` is not quoted in the spec; we use the same block)."""
+    """``question + "\\nOptions:\\n" + "A. opt\\n" ...``, as both teacher scripts write it
+    (HumanMLLM/LOVE-R1@aa1facb process_data/build_cgbench_sample_cot.py:206-209,
+    HumanMLLM/LOVE-R1@aa1facb process_data/build_cgbench_answer_cot.py:203-206)."""
     p = p or load_teacher_prompts()
     return question + p.options_label + "".join(f"{LETTERS[i]}. {o}\n" for i, o in enumerate(options))
 

@@ -1,6 +1,8 @@
 """Building the zoom agent's prompt: the only place its text is put together.
 
-Template (c) of LOVE-R1 (love-r1-spec §2.1), the default and the one the checkpoints know::
+Template (c) of LOVE-R1 (the paper's name; the user turn of
+HumanMLLM/LOVE-R1@aa1facb VLMEvalKit/vlmeval/vlm/qwen2_vl/model_sample_frame.py:478-511), the default and the one
+the checkpoints know::
 
     system:    <profile.system>
     user:      "Full video [0, D]:" <fast view> ("Subset zoom-in video clip [a, b]:" <clip>)* <question><instruction>

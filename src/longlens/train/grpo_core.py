@@ -95,9 +95,10 @@ def sequence_logps(net, item: Item, temperature: float = 1.0):
 
 
 def group_advantages(rewards: Sequence[float | None], group_size: int, eps: float = 1e-4) -> list[float]:
-    """``(r - mean) / (std + eps)`` per group of `group_size` consecutive rollouts (love-r1-spec §4.3), the
-    masked ones (None) left out of the mean and the unbiased std and given 0. A group with one unmasked
-    rollout gives it 0. Each group is counted on its own, whatever the batch layout (§7.10)."""
+    """``(r - mean) / (std + eps)`` per group of `group_size` consecutive rollouts
+    (HumanMLLM/LOVE-R1@aa1facb src/r1-v/src/open_r1/trainer/grpo_trainer.py:1375-1423), the masked ones (None)
+    left out of the mean and the unbiased std and given 0. A group with one unmasked rollout gives it 0. Each
+    group is counted on its own, whatever the batch layout (docs/reference-code.md#z9)."""
     if group_size < 1 or len(rewards) % group_size:
         raise ValueError(f"{len(rewards)} rewards do not split into groups of {group_size}")
     out: list[float] = []

@@ -1,6 +1,8 @@
 """Sampling plans: which frames to decode, at what size. Pure arithmetic, no decoding.
 
-The defaults reproduce LOVE-R1 inference exactly (love-r1-spec §1.2-1.4):
+The defaults reproduce LOVE-R1 inference exactly (the frame plans of
+HumanMLLM/LOVE-R1@aa1facb VLMEvalKit/vlmeval/vlm/qwen2_vl/model_sample_frame.py:441-501, the sizes of
+HumanMLLM/LOVE-R1@aa1facb VLMEvalKit/vlmeval/vlm/qwen2_vl/vision_process.py:61-87, 372-383):
 
 * fast view: ``min(int(2 * D), 768)`` frames, linspace over frame indices ``[0, N-1]``, rounded;
   pixel budget ``32*28*28`` per frame (x2 when ``D < 60`` s);

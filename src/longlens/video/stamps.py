@@ -1,4 +1,5 @@
-"""The red timestamp drawn on every frame (NumPro style, love-r1-spec §1.5).
+"""The red timestamp drawn on every frame (NumPro style: `add_frame_numbers_batch`,
+HumanMLLM/LOVE-R1@aa1facb VLMEvalKit/vlmeval/vlm/qwen2_vl/model_sample_frame.py:204-229).
 
 The number is the frame's time in whole seconds, floored. Size ``int(min(W, H) / 8)`` of the source
 frame; position from the text's bounding box: ``x = W - tw``, ``y = H - th - th/3`` with

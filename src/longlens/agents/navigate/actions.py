@@ -1,4 +1,5 @@
-"""Parsing a reasoning-model turn of the navigate agent (longvideo-r1-spec §2.4).
+"""Parsing a reasoning-model turn of the navigate agent (the reference's `extract_and_validate` and
+`parse_function_call`: qiujihao19/LongVideo-R1@77c87ec eval/utils.py:42-69).
 
 A turn holds ``<think>...</think>`` and then ``<tool>...</tool>`` or ``<answer>...</answer>``; the first
 of each tag counts. A tool call is ``name(args)``: the arguments are read with `ast.literal_eval` only

@@ -6,7 +6,7 @@ The conversation grows turn by turn (append-only and byte-stable, so a server's 
 working): system, the first message (question, duration, high-level captions), then per round the
 model's turn and, after a tool call, the observation.
 
-The reference's weak spots, decided here (longvideo-r1-spec §6), each a `NavigateConfig` option:
+The reference's weak spots, decided here (docs/reference-code.md#n3 to #n5), each a `NavigateConfig` option:
 
 * an invalid turn (no tags, a call that cannot be read, an unknown tool, ids out of range) is recorded
   and, by default, **fed back** to the model as a user message that says what is wrong (it costs a

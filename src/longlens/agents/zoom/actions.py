@@ -1,12 +1,14 @@
 """Parsing a model's reply into an action: the one parser every loop, scorer and reward uses.
 
-The rules (love-r1-spec §2.5, with the choices of §7.4 made explicit):
+The rules (the reference inference's reading,
+HumanMLLM/LOVE-R1@aa1facb VLMEvalKit/vlmeval/vlm/qwen2_vl/model_sample_frame.py:534-561, with the choices left
+open by the reference's two parsers made explicit: docs/reference-code.md#z4):
 
 * Only the **last** ``\\boxed{...}`` counts; its content is found by brace matching (nested braces
   are kept; an unclosed box runs to the end of the reply), then stripped.
 * Content starting with ``[`` is a zoom request. Two readings (`INTERVAL_RULES`):
 
-  - ``reference`` (the checkpoints' inference code, model_sample_frame.py L559-562): the text between the
+  - ``reference`` (the checkpoints' inference code, model_sample_frame.py:558-561): the text between the
     first and last character split on commas, each piece read as a whole number (Python's ``int``), sorted;
     the two smallest are [start, end]. ``[12.5, 40]``, ``[2:00, 2:30]``, ``[90]`` and ``[B]`` cannot be read,
     which in the reference ends zooming (the next step is the forced answer).

@@ -12,7 +12,8 @@ from longlens.spans import iou
 
 @dataclass(frozen=True)
 class IntervalPolicy:
-    """How a requested [start, end] becomes a slow clip (reference inference, love-r1-spec §2.6)."""
+    """How a requested [start, end] becomes a slow clip (reference inference:
+    HumanMLLM/LOVE-R1@aa1facb VLMEvalKit/vlmeval/vlm/qwen2_vl/model_sample_frame.py:564-582)."""
 
     pad_s: float = 5.0
     """Padding added on each side, then clamped to [0, int(D)]."""

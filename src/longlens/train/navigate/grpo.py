@@ -1,16 +1,18 @@
-"""LongVideo-R1 GRPO of the navigate agent's text reasoning model (longvideo-r1-spec §4.3, §6 #1).
+"""LongVideo-R1 GRPO of the navigate agent's text reasoning model (the reference run:
+qiujihao19/LongVideo-R1@77c87ec verl-tool/examples/train/get_caption/train_7b_videoqa.sh; its reward fixed as in
+docs/reference-code.md#n1).
 
 `NavigateGRPOTrainer` is the shared `grpo_core.RolloutGRPOTrainer` with the navigate agent's rollouts: each
 question (`RLRow`) is answered by `NavigateAgent`, the policy itself the reasoning backend (`HFTextBackend`
 around the model being trained), captions and video_qa from other backends (the embedded offline one by
 default; captions kept in the normal caption store, so a node is captioned once for the whole run).
 
-* Reward: `rewards.trajectory_reward` on the trace: answer (1/0) + location F1 of the visited nodes
-  against the row's truth spans (unions, so repeats cannot pay: §6 #1 fixed) - 0.2 x repeat rate. A
-  trace without an answer scores by the reward's own rule: answer 0, location and repeat still count (as
-  the reference). That includes a trajectory cut by the policy's context cap (the reference's 20 480
-  tokens): the model's own doing. A caption or video_qa server that fails is not the model's doing: that
-  rollout is masked (reward None: out of its group's statistics and of the loss; ``rollout/failed``).
+* Reward: `rewards.trajectory_reward` on the trace: answer (1/0) + location F1 of the visited nodes against
+  the row's truth spans (unions, so repeats cannot pay: docs/reference-code.md#n1) - 0.2 x repeat rate. A
+  trace without an answer scores by the reward's own rule: answer 0, location and repeat still count (as the
+  reference). That includes a trajectory cut by the policy's context cap (the reference's 20 480 tokens): the
+  model's own doing. A caption or video_qa server that fails is not the model's doing: that rollout is masked
+  (reward None: out of its group's statistics and of the loss; ``rollout/failed``).
 * Loss tokens: one sequence per trajectory, the conversation replayed from the trace exactly as the
   agent sent it and rendered as SFT renders it (`train.navigate.sft.from_trace` + `encode(..., "all_turns")`):
   every assistant turn (``<|im_end|>`` included) gets the loss, observations and the agent's messages
@@ -20,8 +22,9 @@ default; captions kept in the normal caption store, so a node is captioned once 
   their text, as the zoom trainer's.
 * Rounds of one rollout each sample with their own seed drawn from the rollout's (`seed_for`).
 
-Reference settings that ours do not reproduce: verl's dual-clip ``clip_ratio_c`` 3.0 (not in the loss) and
-the per-turn stop strings being the only turn end (here ``<|im_end|>`` also ends a turn).
+Reference settings that ours do not reproduce: verl's dual-clip ``clip_ratio_c`` 3.0 (not in the loss;
+docs/reference-code.md#n8), and a turn that holds neither a tool call nor an answer ending the trajectory
+(here it is an invalid turn, fed back, and the trajectory goes on: docs/reference-code.md#n7).
 """
 
 from __future__ import annotations
@@ -59,7 +62,8 @@ TRL_DEFAULTS = {
     "bf16": None, "use_vllm": False, "vllm_gpu_memory_utilization": 0.3, "vllm_tensor_parallel_size": 1,
     "logging_steps": 1, "save_steps": 100, "save_strategy": "steps", "report_to": "none",
 }
-"""TRL `GRPOConfig` values of the reference RL run (longvideo-r1-spec §4.3 table): sampling at temperature 1 with
+"""TRL `GRPOConfig` values of the reference RL run (train_7b_videoqa.sh:19-39, 96-97, 132-134; verl-tool's
+verl_tool/trainer/config/actor/actor.yaml:30, 63, 82, 111 and dp_actor.yaml:20, 45): sampling at temperature 1 with
 top_k off (0: the reference's -1) and 8192 tokens a turn (max_action_length); 1 x 32 per device is 2 questions
 x 16 rollouts per step on one GPU (6 GPUs make the reference's 12 x 16); beta is kl_loss_coef with low_var_kl
 (= the k3 estimator); loss_type bnpo averages all tokens of the micro-batch (the reference's token-mean)."""
@@ -67,8 +71,8 @@ x 16 rollouts per step on one GPU (6 GPUs make the reference's 12 x 16); beta is
 
 @dataclass
 class NavigateGRPOConfig:
-    """`longlens train grpo-navigate` settings: ours (defaults: the reference RL run, longvideo-r1-spec §4.3
-    table), and TRL's `GRPOConfig` in `trl`."""
+    """`longlens train grpo-navigate` settings: ours (defaults: the reference RL run, train_7b_videoqa.sh), and
+    TRL's `GRPOConfig` in `trl`."""
 
     TRL: ClassVar[str] = "GRPOConfig"
     REQUIRED: ClassVar[tuple[str, ...]] = ("model_path", "rows")

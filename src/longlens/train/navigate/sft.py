@@ -1,4 +1,5 @@
-"""Supervised fine-tuning of the navigate agent's text reasoning model (LongVideo-R1, longvideo-r1-spec §4.1-4.2).
+"""Supervised fine-tuning of the navigate agent's text reasoning model (LongVideo-R1: trajectories from
+qiujihao19/LongVideo-R1@77c87ec data/sft_data_generation.py, trained by LLaMA-Factory/examples/train_full/qwen3.yaml).
 
 Trajectories come from two sources:
 
@@ -200,7 +201,8 @@ TRL_DEFAULTS = {
     "max_grad_norm": 1.0, "bf16": None, "activation_checkpointing": True, "deepspeed": None,
     "dataloader_num_workers": 0, "seed": 0, "logging_steps": 1, "save_strategy": "no", "report_to": "none",
 }
-"""TRL `SFTConfig` values of the reference's LLaMA-Factory recipe (``qwen3.yaml``, longvideo-r1-spec §4.2):
+"""TRL `SFTConfig` values of the reference's LLaMA-Factory recipe
+(qiujihao19/LongVideo-R1@77c87ec LLaMA-Factory/examples/train_full/qwen3.yaml:30-42):
 warm-up over the first 10% of the steps (a ``warmup_steps`` below 1 is a fraction); saved at the end only."""
 
 

@@ -1,4 +1,6 @@
-"""LOVE-R1 stage 3: decoupled GRPO with TRL, the rollouts through our zoom loop (love-r1-spec §4.3, §7).
+"""LOVE-R1 stage 3: decoupled GRPO with TRL, the rollouts through our zoom loop (the reference:
+HumanMLLM/LOVE-R1@aa1facb src/r1-v/src/open_r1/trainer/grpo_trainer.py:947-1500; where we differ:
+docs/reference-code.md, LOVE-R1).
 
 `ZoomGRPOTrainer` is the shared `grpo_core.RolloutGRPOTrainer` (TRL's `GRPOTrainer` with rollouts and a
 loss of our own) with the zoom agent's rollouts: each question is rolled out by `train.zoom.rollout.Roller` with
@@ -6,8 +8,9 @@ the policy itself wrapped as an in-process backend (`HFBackend.from_model`), so 
 prompts, forced prefixes and clip policy of inference; rewards come from `longlens.rewards` (the scorers).
 Every step is scored in the loss by one forward over exactly the inputs inference built (`HFBackend.encode`):
 the video tensors, ``mm_token_type_ids`` and the position ids of the trained mRoPE rule, which carry each
-video's ``second_per_grid_ts``. TRL as shipped drops the video from this forward (tiny-model-feasibility
-§3) and the reference dropped ``second_per_grid_ts`` (§7.1); here the forward is the inference forward.
+video's ``second_per_grid_ts``. TRL as shipped drops the video from this forward (trl 1.16.0
+trl/trainer/grpo_trainer.py:1419-1438, docs/reference-code.md#lib1) and the reference dropped
+``second_per_grid_ts`` (docs/reference-code.md#z1); here the forward is the inference forward.
 
 All steps of a rollout are trained in the same optimiser step, each as its own sequence with its own
 prompt (the reference trained step 1 and step 2 in alternating steps through ``num_iterations=2``).
@@ -35,7 +38,8 @@ TRL_DEFAULTS = {
     "vllm_tensor_parallel_size": 1, "logging_steps": 1, "save_steps": 200, "save_strategy": "steps",
     "report_to": "none",
 }
-"""TRL `GRPOConfig` values of the reference run (love-r1-spec §4.3) where it states them. ``bf16`` None: bf16 on
+"""TRL `GRPOConfig` values of the reference run (HumanMLLM/LOVE-R1@aa1facb src/scripts/run_grpo_video_nodes.sh:25-47)
+where it sets them. ``bf16`` None: bf16 on
 a GPU, float32 on CPU. The rollouts sample with TRL's ``temperature``, ``top_k``, ``top_p`` and
 ``max_completion_length`` (tokens per step); ``use_vllm`` rolls out on TRL's colocated vLLM engine."""
 
@@ -63,7 +67,7 @@ class ZoomGRPOConfig:
     fast_frames: int = 768
     fast_budget: int = 32 * 28 * 28
     slow_frames: int = 32
-    """The reference RL used 16 (spec §7.3 table); 32 is what inference shows."""
+    """The reference RL used 16 (docs/reference-code.md#z3); 32 is what inference shows."""
     slow_budget: int = 256 * 28 * 28
     short_video_s: float = 60.0
     cache_dir: str = ""

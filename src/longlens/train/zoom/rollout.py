@@ -1,4 +1,5 @@
-"""GRPO rollouts of the zoom agent (love-r1-spec §4.3), through the same loop and prompts as inference.
+"""GRPO rollouts of the zoom agent (the reference's: HumanMLLM/LOVE-R1@aa1facb
+src/r1-v/src/open_r1/trainer/grpo_trainer.py:947-1295), through the same loop and prompts as inference.
 
 A rollout of one `RLRow` is a list of `StepSample`s (what the model was shown, what it wrote) and one
 reward per *part*:
@@ -6,8 +7,8 @@ reward per *part*:
 * ``general`` rows run the whole zoom loop (`ZoomAgent.run`): every step of the trajectory belongs to part 0
   and shares its outcome reward, ``answer_weight * answer + format_weight * mean step format``. A
   trajectory that ends without an answer is masked (reward None: left out of its group's statistics and
-  of the loss; spec "mask the whole CoT"). When step 1 answers, the trajectory ends there (spec §7.5's
-  fix: no second step sampled from the same prompt).
+  of the loss; the paper's "mask the whole CoT", grpo_trainer.py:1286-1303). When step 1 answers, the trajectory
+  ends there (docs/reference-code.md#z5: no second step sampled from the same prompt).
 * ``local`` rows (truth spans known) are single zoom steps after the forced ``I need to zoom in on the
   video.`` prefix, the decoupled zoom optimisation: part 0 shows the fast view only; part 1, when the row
   carries clips, shows those clips too (the reference's step 2). Each part is rewarded on its own,

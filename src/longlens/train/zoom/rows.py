@@ -1,6 +1,6 @@
-"""Clip rules of the zoom agent's SFT (love-r1-spec §4.1-4.2): the stage-1 clip simulation, stage-2 clip widening,
-slow frames by clip count. Pure arithmetic; `train.zoom.sft` trains on them (the rows are `data.rows.TemplateRow`
-and `CotRow`)."""
+"""Clip rules of the zoom agent's SFT (HumanMLLM/LOVE-R1@aa1facb src/r1-v/src/open_r1/sft_video.py:224-303): the
+stage-1 clip simulation, stage-2 clip widening, slow frames by clip count. Pure arithmetic; `train.zoom.sft` trains
+on them (the rows are `data.rows.TemplateRow` and `CotRow`)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from longlens.spans import Span
 
 # ---------------------------------------------------------------- clip rules
 def simulate_clips(duration_s: float, truth: Sequence[Span], rng: random.Random) -> list[tuple[int, int]]:
-    """Stage 1's slow clips for one fetch (spec §4.1, `sft_video.py` L252-303), whole seconds, sorted.
+    """Stage 1's slow clips for one fetch (HumanMLLM/LOVE-R1@aa1facb src/r1-v/src/open_r1/sft_video.py:169-173,
+    252-303), whole seconds, sorted.
 
     With truth spans: u < 0.6 the truth (cast to int, overlapping or touching ones merged, a random 3 kept,
     each widened outward by randint(0, 5) s a side, clamped to [0, int(D)]); u < 0.8 the whole video; else
@@ -49,8 +50,8 @@ def simulate_clips(duration_s: float, truth: Sequence[Span], rng: random.Random)
 
 def stage2_clips(clips: Sequence[Span], duration_s: float, *, min_s: float = 5.0,
                  widen_s: float = 6.0) -> list[Span]:
-    """Stage 2's clips (spec §4.2, §2.6): ends rounded; a clip shorter than `min_s` becomes `widen_s` around its
-    integer middle, clamped to [0, int(D)]."""
+    """Stage 2's clips (HumanMLLM/LOVE-R1@aa1facb src/r1-v/src/open_r1/sft_video.py:236-245): ends rounded; a clip
+    shorter than `min_s` becomes `widen_s` around its integer middle, clamped to [0, int(D)]."""
     out = []
     for a, b in clips:
         s, e = round(a), round(b)

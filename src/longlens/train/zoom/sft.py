@@ -1,23 +1,27 @@
-"""Supervised fine-tuning of the zoom agent: LOVE-R1 stage 1 and stage 2 (love-r1-spec §4.1, §4.2, §4.4).
+"""Supervised fine-tuning of the zoom agent: LOVE-R1 stage 1 and stage 2 (the reference:
+HumanMLLM/LOVE-R1@aa1facb src/r1-v/src/open_r1/sft_video.py, run by src/scripts/run_sft_video_nodes.sh and
+src/scripts/run_sft_cold_start_nodes.sh).
 
 `run_zoom_sft(ZoomSFTConfig(...))` trains with TRL's `SFTTrainer` (dataset preparation skipped, our collator).
 The collator builds every sample the way inference does: the video layer's fast and slow plans and `decode`,
 the prompt from `zoom_messages`, the model inputs from `HFBackend.encode` (text, pixels, per-video frame rate
-and the trained mRoPE positions, which fixes the reference's missing ``second_per_grid_ts``, spec §7 #1).
+and the trained mRoPE positions, which carry each video's ``second_per_grid_ts`` as the reference SFT's inputs
+did; its RL training forward did not: docs/reference-code.md#z1).
 
 * Rows (`data.released.read_rows`: our JSON lines or LOVE-R1's released JSON; each built as its kind says, as
   the reference builds each item by its fields):
   * `TemplateRow` (stage-1 instruction data; `data rows --stage 1`, or a released item without ``cot_data``):
     video, question, the answer text, optional truth spans. Slow clips are drawn **each time a sample is
-    fetched** by the reference rule (`simulate_clips`, spec §4.1), from an RNG seeded with (seed, epoch,
+    fetched** by the reference rule (`simulate_clips`, sft_video.py:252-303), from an RNG seeded with (seed, epoch,
     index), so a run is reproducible.
   * `CotRow` (`data cot`), or a released ``cot_data`` item: the row's clips, rounded, widened to 6 s when
     shorter than 5 s (`stage2_clips`), the zoom instruction appended; the target is `row.target`.
 * Labels (`loss`): "assistant" (ours: the target and its closing ``<|im_end|>``), or "all" (the reference:
-  every text token; pad and vision tokens are -100; spec §7 #2).
-* Where the reference trains on other settings than it infers with (spec §7 #3), the config field says so and
-  defaults to the training value: the fast view's pixel budget doubles under 120 s (inference: 60 s), slow
-  clips never double (inference: under 60 s), slow frames 32/16 (stage 1) or 32/24/16 (stage 2) by clip count.
+  every text token; pad and vision tokens are -100; docs/reference-code.md#z2).
+* Where the reference trains on other settings than it infers with (docs/reference-code.md#z3), the config field
+  says so and defaults to the training value: the fast view's pixel budget doubles under 120 s (inference:
+  60 s), slow clips never double (inference: under 60 s), slow frames 32/16 (stage-1 rows) or 32/24/16 (CoT rows) by
+  clip count.
 * A sample longer than `max_length` tokens, a clip that cannot be sampled or a video that cannot be decoded
   is skipped, counted by reason, logged, and replaced by the next row (at most `max_retries` in a row).
 """
@@ -58,7 +62,8 @@ TRL_DEFAULTS = {
     "bf16": None, "activation_checkpointing": True, "deepspeed": None, "dataloader_num_workers": 0, "seed": 0,
     "logging_steps": 1, "save_strategy": "no", "report_to": "none",
 }
-"""TRL `SFTConfig` values of the reference scripts (love-r1-spec §4.1-4.2): warm-up over the first 5% of the
+"""TRL `SFTConfig` values of the reference scripts (HumanMLLM/LOVE-R1@aa1facb src/scripts/run_sft_video_nodes.sh:21-37,
+src/scripts/run_sft_cold_start_nodes.sh:21-37): warm-up over the first 5% of the
 steps (a ``warmup_steps`` below 1 is a fraction), ZeRO-3 through ``deepspeed`` (a JSON file) in the reference;
 its data loaders used 4 (stage 1) and 2 (stage 2) workers, 0 here decodes in the training process; saved at
 the end only (``save_strategy: steps`` and ``save_steps`` for checkpoints)."""
@@ -66,7 +71,8 @@ the end only (``save_strategy: steps`` and ``save_steps`` for checkpoints)."""
 
 @dataclass(frozen=True)
 class ZoomSFTConfig:
-    """LOVE-R1 SFT: ours (defaults: the reference's, love-r1-spec §4.1-4.2; 0 / () mean "the stage's
+    """LOVE-R1 SFT: ours (defaults: the reference's,
+    HumanMLLM/LOVE-R1@aa1facb src/r1-v/src/open_r1/sft_video.py:224-303, 374-375; 0 / () mean "the stage's
     reference"), and TRL's `SFTConfig` in `trl`."""
 
     TRL: ClassVar[str] = "SFTConfig"
@@ -87,12 +93,14 @@ class ZoomSFTConfig:
     """Train without the rows whose videos are missing (false: refuse to start, naming the first)."""
     profile: str = "love-r1"
     loss: str = "assistant"
-    """"assistant": the target + <|im_end|> (ours); "all": every text token (the reference, spec §7 #2)."""
+    """"assistant": the target + <|im_end|> (ours); "all": every text token (the reference,
+    docs/reference-code.md#z2)."""
     freeze_vision: bool = True
     """Freeze every parameter whose name contains "visual" (the reference)."""
     stage1_instruction: bool = False
     """Append the zoom instruction to stage-1 questions (the reference does not)."""
-    # frames (spec §1.2-1.3; train/test mismatches of §7 #3 kept at the training values)
+    # frames (sft_video.py:227-234, 305-348; the train/test mismatches of docs/reference-code.md#z3 kept at the
+    # training values)
     fast_frames: int = 768
     fast_budget: int = 32 * 28 * 28
     fast_short_video_s: float = 120.0
