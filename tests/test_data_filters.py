@@ -255,7 +255,14 @@ def test_data_commands_filter_with_a_report_and_export(tmp_path, capsys):
     assert main(["data", "filter", str(src), "--out", str(out)]) == 2
     assert main(["data", "filter", str(src), "--out", str(tmp_path / "k3.jsonl"), "--skip", "nope"]) == 2
     exported = tmp_path / "lf.json"
-    assert main(["data", "export", str(out), "--videos", str(tmp_path / "videos"), "--out", str(exported)]) == 0
+    assert main(["data", "export", str(out), "--videos", str(tmp_path / "videos"), "--out", str(exported)]) == 2
+    assert "videos: no such folder" in capsys.readouterr().err and not exported.exists()
+    (tmp_path / "videos" / "cg").mkdir(parents=True)
+    assert main(["data", "export", str(out), "--videos", str(tmp_path / "videos"), "--out", str(exported)]) == 2
+    assert "1 of the rows' videos are not under --videos" in capsys.readouterr().err and not exported.exists()
+    (tmp_path / "videos" / "cg" / "v1.mp4").write_bytes(b"")  # records only (--no-cut): the file need only be there
+    assert main(["data", "export", str(out), "--videos", str(tmp_path / "videos"), "--out", str(exported),
+                 "--no-cut"]) == 0
     records = json.loads(exported.read_text())
     assert len(records) == 2 and all(r["messages"][0]["content"].count("<video>") == len(r["videos"])
                                      for r in records)

@@ -33,11 +33,12 @@ class HFTextBackend(Backend):
     name = "hf-text"
 
     def __init__(self, model_path: str | Path, *, device: str | None = None, dtype: str = "auto",
-                 kv_reuse: bool = True, max_context: int | None = None):
-        """Load a causal LM folder (config.json, weights, a tokenizer with a chat template)."""
+                 kv_reuse: bool = True, max_context: int | None = None, flag: str = "--reasoning-model-path"):
+        """Load a causal LM folder (config.json, weights, a tokenizer with a chat template); `flag` names the
+        folder's setting in errors."""
         path = Path(model_path).expanduser()
         if not (path / "config.json").is_file():
-            raise BackendError(f"model path {path}: not a model folder (no config.json); give a local folder")
+            raise BackendError(f"{flag} {path}: not a model folder (no config.json); give a local folder")
         if dtype not in DTYPES:
             raise BackendError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
         torch = require("torch", "hf", "the transformers text backend")
@@ -54,7 +55,7 @@ class HFTextBackend(Backend):
                                                                     dtype=getattr(torch, dtype), device_map=device)
         except (OSError, ValueError) as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise BackendError(f"model path {path}: cannot load the model ({first})") from exc
+            raise BackendError(f"{flag} {path}: cannot load the model ({first})") from exc
         self._setup(net, tok, name=path.name, kv_reuse=kv_reuse, max_context=max_context)
 
     @classmethod
