@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from longlens.data.released import TEXT_ONLY, Located, VideoRoots, read_records, where
+from longlens.data.released import ABSOLUTE, NO_SOURCE, TEXT_ONLY, Located, VideoRoots, read_records, where
 from longlens.errors import VideoError
 
 
@@ -85,8 +85,8 @@ def check_file(path: str | Path, video_roots: Sequence[str] = (), *, fmt: str | 
         else:
             c["unreadable"] += 1
             problems.append(Problem(index, loc.source, "unreadable", state))
-    sources = tuple(SourceCount(s, roots.root_of(s) or roots.default or None, c["rows"], c["resolved"], c["missing"],
-                                c["unreadable"]) for s, c in sorted(counts.items()))
+    sources = tuple(SourceCount(s, None if s == ABSOLUTE else roots.root_of(s) or roots.default or None, c["rows"],
+                                c["resolved"], c["missing"], c["unreadable"]) for s, c in sorted(counts.items()))
     return CheckReport(str(path), fmt, len(records), sources, sum(p.what == "malformed" for p in problems),
                        tuple(sorted(problems, key=lambda p: p.index)), open_videos)
 
@@ -116,6 +116,14 @@ def _readable(paths: set[Path], open_videos: bool, concurrency: int, progress) -
     return out
 
 
+def _folder(s: SourceCount) -> str:
+    if s.source == ABSOLUTE:
+        return "(absolute paths, as written; a --video-root NAME=DIR naming one of their folders maps them)"
+    if s.root:
+        return s.root
+    return "(none: give --video-root " + ("DIR" if s.source == NO_SOURCE else f"{s.source}=DIR") + ")"
+
+
 def report_lines(report: CheckReport, *, show: int = 10) -> list[str]:
     """The report as the command prints it: a table per source, then the first `show` problems of each kind."""
     lines = [f"{report.file}: {report.format}, {report.items} items"]
@@ -127,11 +135,12 @@ def report_lines(report: CheckReport, *, show: int = 10) -> list[str]:
         lines.append(f"{'source':<{name_w}}  {'rows':>7}  {readable:>8}  {'missing':>7}  {'unreadable':>10}  folder")
         for s in report.sources:
             lines.append(f"{s.source:<{name_w}}  {s.rows:>7}  {s.resolved:>8}  {s.missing:>7}  {s.unreadable:>10}  "
-                         f"{s.root or '(none: give --video-root ' + s.source + '=DIR)'}")
+                         f"{_folder(s)}")
     for what in ("malformed", "missing", "unreadable"):
         found = [p for p in report.problems if p.what == what]
         for p in found[:show]:
-            lines.append(f"{what} item {p.index}" + (f" ({p.source})" if p.source else "") + f": {p.detail}")
+            source = p.source if p.source.startswith("(") else f"({p.source})"
+            lines.append(f"{what} item {p.index}" + (f" {source}" if p.source else "") + f": {p.detail}")
         if len(found) > show:
             lines.append(f"... {len(found) - show} more {what} (--show N lists more)")
     total = sum(s.resolved for s in report.sources)

@@ -36,6 +36,7 @@ from pathlib import Path, PurePosixPath
 from longlens.data.rows import CotRow, RLRow, TemplateRow
 from longlens.errors import LongLensError
 from longlens.jsonl import complete_lines
+from longlens.prompts.zoom import unlettered
 
 FORMATS = ("love-r1-sft", "love-r1-rl", "longvideo-r1-sft", "longvideo-r1-rl", "longlens-template", "longlens-cot",
            "longlens-rl")
@@ -108,7 +109,8 @@ class VideoRoots:
                 source = parts[0] if len(parts) > 1 else NO_SOURCE
                 root, rest = self.default, parts
         if not root:
-            return Located(source, None, f"no folder for {source}: give --video-root {source}=DIR")
+            fix = "DIR (the folder the paths are relative to)" if source == NO_SOURCE else f"{source}=DIR"
+            return Located(source, None, f"no folder for {source}: give --video-root {fix}")
         if not rest or ".." in rest:
             return Located(source, None, f"{video}: the path leaves its data set's folder")
         base = Path(os.path.normpath(Path(root).expanduser().absolute()))
@@ -176,8 +178,6 @@ def love_r1_rl_row(d: Mapping, id: str) -> RLRow:
     if not m:
         raise ValueError(f"solution {str(d['solution'])[:40]!r} is not <answer>X</answer>")
     truth = _spans(d.get("tgt"), "tgt")
-    from longlens.prompts.zoom import unlettered
-
     return RLRow(id=str(d.get("id", id)), video=str(d["path"]), question=str(d["problem"]).strip(),
                  options=tuple(unlettered(options)), answer=m.group(1).upper(), kind="local" if truth else "general",
                  truth=truth, clips=_spans(d.get("zoomin_intervals"), "zoomin_intervals"), source="love-r1-rl")
