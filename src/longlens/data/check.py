@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from longlens.data.released import ABSOLUTE, NO_SOURCE, TEXT_ONLY, Located, VideoRoots, read_records, where
+from longlens.data.released import ABSOLUTE, NO_SOURCE, TEXT_ONLY, Located, VideoRoots, read_records
 from longlens.errors import VideoError
 
 
@@ -66,7 +66,7 @@ def check_file(path: str | Path, video_roots: Sequence[str] = (), *, fmt: str | 
         if rec.problem:
             problems.append(Problem(rec.index, rec.source or "", "malformed", rec.problem))
         elif fmt not in TEXT_ONLY:
-            located.append((rec.index, where(rec, roots)))
+            located.append((rec.index, roots.locate(rec.video, rec.source)))
     readable = _readable({loc.path for _, loc in located if loc.path is not None}, open_videos, concurrency, progress)
     counts: dict[str, Counter] = {}
     for index, loc in located:

@@ -332,10 +332,6 @@ def _record(fmt: str, d, i: int, stem: str) -> Record:
                       problem=str(e).splitlines()[0] if str(e) else type(e).__name__)
 
 
-def where(record: Record, roots: VideoRoots) -> Located:
-    return roots.locate(record.video, record.source)
-
-
 def placed(rows: Sequence, roots: VideoRoots, what: str, *, sources: Sequence[str | None] | None = None,
            skip_missing: bool = False) -> list:
     """`rows` with each video replaced by its path on this machine (`roots`). A video that cannot be placed or

@@ -126,11 +126,23 @@ def _check_trl(cls, key: str, value: Any, where: str, raw: str | None = None) ->
     if isinstance(default, str) and raw is not None:
         return raw  # --set trl.save_strategy=no stays the word "no"
     if isinstance(default, float) and isinstance(value, str):
-        try:
-            return float(value)  # YAML reads 1e-6 (no dot) as a string
-        except ValueError:
-            raise LongLensError(f"{where}: trl.{key} takes a number, got {value!r}") from None
+        number = _number(value)
+        if number is None:
+            raise LongLensError(f"{where}: trl.{key} takes a number, got {value!r}")
+        return number
     return value  # TRL's own config checks the rest when the recipe builds it
+
+
+def _number(value: Any) -> float | None:
+    """`value` as a float (YAML reads 1e-6, without a dot, as a string), or None when it is not a number."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    try:
+        return float(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
 
 
 def _check(cls, key: str, value: Any, where: str, raw: str | None = None) -> Any:
@@ -188,13 +200,9 @@ def _coerce(key: str, hint, value: Any, where: str, raw: str | None) -> Any:
         if isinstance(value, int) and not isinstance(value, bool):
             return value
     elif hint is float:
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str):
-            try:
-                return float(value)  # YAML reads 1e-6 (no dot) as a string
-            except ValueError:
-                pass
+        number = _number(value)
+        if number is not None:
+            return number
     elif hint is dict or origin is dict:
         if isinstance(value, Mapping):
             return dict(value)
@@ -239,6 +247,15 @@ def load_config(cls, name: str | None = None, overrides: list[str] = (), *, comp
 def missing(config) -> list[str]:
     """The settings `config` cannot run without (its class's ``REQUIRED``) that are still empty."""
     return [n for n in getattr(type(config), "REQUIRED", ()) if getattr(config, n) in ("", (), None)]
+
+
+def video_roots(config):
+    """A recipe's video folders: its ``video_roots`` (NAME=DIR entries) over its plain ``video_root`` (SFT) or
+    ``videos`` (GRPO) folder."""
+    from longlens.data.released import VideoRoots
+
+    default = getattr(config, "video_root", "") or getattr(config, "videos", "")
+    return VideoRoots.parse(config.video_roots, default=default, flag="video_roots")
 
 
 def dump_config(config, path: str | Path) -> None:

@@ -30,7 +30,7 @@ from longlens._imports import require
 from longlens.backends.base import DEFAULT_GEN, Backend, BackendError, Completion, GenConfig
 from longlens.data.rows import RLRow
 from longlens.errors import LongLensError
-from longlens.train.config import trl_args
+from longlens.train.config import trl_args, video_roots
 
 IM_END = "<|im_end|>"
 """The token that ends a Qwen chat turn: appended to an agent's reply that ended there, so it is trained on."""
@@ -168,8 +168,13 @@ def read_rows(config) -> list[RLRow]:
     path = Path(config.rows).expanduser()
     if not path.is_file():
         raise LongLensError(f"rows {path}: no such file; `longlens data mine` or `data rows` writes GRPO rows")
-    roots = released.VideoRoots.parse(config.video_roots, default=config.videos, flag="video_roots")
-    return released.read_rows(path, (RLRow,), roots, "rows", skip_missing=config.skip_missing)[1]
+    return released.read_rows(path, (RLRow,), video_roots(config), "rows", skip_missing=config.skip_missing)[1]
+
+
+def check(config) -> None:
+    """Everything a GRPO recipe can check before the model loads: the video folders and TRL's settings."""
+    video_roots(config)
+    grpo_args(config)
 
 
 def train_and_save(trainer, processing_class, config, rows: list, t0: float) -> dict:

@@ -52,6 +52,7 @@ from longlens.train.grpo_core import (
     rollout_trainer,
     train_and_save,
 )
+from longlens.train.grpo_core import check as check  # the recipe's pre-flight check (`longlens train`)
 
 TRL_DEFAULTS = {
     "temperature": 1.0, "top_k": 0, "top_p": 1.0, "max_completion_length": 8192,
@@ -303,14 +304,6 @@ def check_template(tok, where: str) -> None:
     turns = (("system", "S"), ("user", "Q"), ("assistant", "<think>a</think><tool>get_caption((1,2))</tool>"),
              ("user", "O"), ("assistant", "<think>b</think><answer>A</answer>"))
     encode(tok, Trajectory(where, turns, tuple(r == "assistant" for r, _ in turns)), "all_turns", end=IM_END)
-
-
-def check(config: NavigateGRPOConfig) -> None:
-    """Everything that can be checked before the model loads: TRL's settings and the video folders."""
-    from longlens.data.released import VideoRoots
-
-    VideoRoots.parse(config.video_roots, default=config.videos, flag="video_roots")
-    grpo_args(config)
 
 
 def load_policy(config: NavigateGRPOConfig):

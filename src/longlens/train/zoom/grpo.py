@@ -27,6 +27,7 @@ from longlens.backends.base import GenConfig
 from longlens.data.rows import RLRow
 from longlens.train.config import with_trl
 from longlens.train.grpo_core import IM_END, Item, Scored, grpo_args, read_rows, rollout_trainer, train_and_save
+from longlens.train.grpo_core import check as check  # the recipe's pre-flight check (`longlens train`)
 from longlens.train.zoom.rollout import Roller
 
 TRL_DEFAULTS = {
@@ -134,14 +135,6 @@ def _trainer_class():
             return out
 
     return ZoomGRPOTrainer
-
-
-def check(config: ZoomGRPOConfig) -> None:
-    """Everything that can be checked before the model loads: TRL's settings and the video folders."""
-    from longlens.data.released import VideoRoots
-
-    VideoRoots.parse(config.video_roots, default=config.videos, flag="video_roots")
-    grpo_args(config)
 
 
 def load_policy(config: ZoomGRPOConfig):

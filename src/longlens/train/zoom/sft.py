@@ -36,20 +36,19 @@ from pathlib import Path
 from typing import ClassVar
 
 from longlens.backends.hf import HFBackend
-from longlens.data.released import VideoRoots, read_rows
+from longlens.data.released import read_rows
 from longlens.data.rows import CotRow, TemplateRow
 from longlens.errors import ConfigError, LongLensError, PlanError, VideoError
 from longlens.prompts import ClipView, format_question, load_profile, zoom_messages
 from longlens.spans import Span
-from longlens.train.config import with_trl
+from longlens.train.config import video_roots, with_trl
 from longlens.train.sft_core import load_vl_model, sft_args, train
 from longlens.train.zoom.rows import simulate_clips, slow_frames_for, stage2_clips
 from longlens.video import FrameCache, decode, fast_plan, open_video, slow_plan
 
 log = logging.getLogger(__name__)
 __all__ = ["END", "EpochTag", "LOSSES", "Skip", "TemplateRow", "ZoomSFTConfig", "ZoomSamples", "check", "load_rows",
-           "pad_batch", "row_index", "run_zoom_sft", "simulate_clips", "slow_frames_for", "stage2_clips", "video_path",
-           "video_roots"]
+           "pad_batch", "row_index", "run_zoom_sft", "simulate_clips", "slow_frames_for", "stage2_clips", "video_path"]
 LOSSES = ("assistant", "all")
 VISION_TOKENS = ("<|vision_start|>", "<|vision_end|>", "<|vision_pad|>", "<|image_pad|>", "<|video_pad|>")
 END = "<|im_end|>"
@@ -155,12 +154,6 @@ class ZoomSFTConfig:
 def video_path(cfg: ZoomSFTConfig, row) -> Path:
     p = Path(row.video).expanduser()
     return p if p.is_absolute() or not cfg.video_root else Path(cfg.video_root).expanduser() / p
-
-
-def video_roots(cfg) -> VideoRoots:
-    """The recipe's video folders: ``video_roots`` (NAME=DIR) over the plain ``video_root`` / ``videos``."""
-    return VideoRoots.parse(cfg.video_roots, default=getattr(cfg, "video_root", "") or getattr(cfg, "videos", ""),
-                            flag="video_roots")
 
 
 class Skip(Exception):
